@@ -1,0 +1,1 @@
+//! OCI seccomp profile (`linux.seccomp`) to classic BPF, and its installation.
