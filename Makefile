@@ -1,0 +1,39 @@
+# husk: the commands a person and CI use. Every target runs as root on Debian 12.
+SHELL := /bin/bash
+CARGO ?= cargo
+DEBUG_HUSK := target/debug/husk
+RELEASE_HUSK := target/release/husk
+DEMO_BUNDLE := .cache/demo-bundle
+
+.PHONY: all build release demo test test-host test-vm lint clean-cache
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+release:
+	$(CARGO) build --release -p husk
+
+# Builds a busybox-static bundle and runs one container from it, in the foreground.
+demo: release
+	HUSK=$(RELEASE_HUSK) hack/mkbundle $(DEMO_BUNDLE) -- /bin/sh -c \
+	  'echo "hello from a husk container"; echo "hostname: $$(hostname)"; id; echo "pid 1 is: $$(cat /proc/1/comm)"; ls /'
+	hack/test-host $(RELEASE_HUSK) --root /run/husk-demo run -b $(DEMO_BUNDLE) husk-demo-$$$$
+
+# The whole test suite: lint, the host tier (unit + integration tests with real containers), then the
+# VM tier (tests that need cgroup v2 controllers, in one boot of hack/vm).
+test: lint test-host test-vm
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-host: build
+	hack/tier host -- hack/test-host $(CARGO) test --workspace
+
+test-vm: build
+	hack/tier vm -- hack/vm/run --timeout 1500 -- hack/vm-tier
+
+clean-cache:
+	rm -rf .cache
