@@ -5,7 +5,9 @@ pub fn validate_container_id(id: &str) -> Result<(), OciError> {
     let ok = !id.is_empty()
         && id != "."
         && id != ".."
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'.' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'.' | b'-'));
     if ok {
         Ok(())
     } else {

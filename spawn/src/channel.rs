@@ -1,1 +1,335 @@
-//! TODO(helper)
+//! The typed parent/child sync channel: a `SOCK_SEQPACKET` socketpair carrying one JSON
+//! [`Message`] per packet, with an fd attached by `SCM_RIGHTS` where the message says so.
+//!
+//! Every `wait_for_*` accepts exactly one message kind: an error report from the other side is
+//! returned as that error, anything else (or EOF) is a readable protocol error, never a hang.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    UnixAddr,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Phase, SpawnError};
+
+/// Largest packet: a [`SpawnError`] naming two paths fits with room to spare.
+const MAX_MESSAGE: usize = 8192;
+
+/// One packet on the channel (or on the start socket, for [`Message::Error`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// Parent -> child: `/proc/<pid>/uid_map` and `gid_map` are written.
+    MappingsWritten,
+    /// Child -> parent: mounts are in place, run the createRuntime/prestart hooks now.
+    RuntimeHooksRequest,
+    /// Parent -> child: the runtime hooks succeeded.
+    RuntimeHooksDone,
+    /// Child -> parent: carries the pty master (`Console::ToParent`).
+    PtyMaster,
+    /// Child -> parent: setup is complete, the init waits at the start gate.
+    Ready,
+    /// Child -> parent: seccomp is installed; carries the notify listener fd when there is one.
+    SeccompInstalled,
+    /// Either way: the sender failed and is exiting.
+    Error(SpawnError),
+}
+
+impl Message {
+    fn name(&self) -> &'static str {
+        match self {
+            Message::MappingsWritten => "mappings-written",
+            Message::RuntimeHooksRequest => "runtime-hooks-request",
+            Message::RuntimeHooksDone => "runtime-hooks-done",
+            Message::PtyMaster => "pty-master",
+            Message::Ready => "ready",
+            Message::SeccompInstalled => "seccomp-installed",
+            Message::Error(_) => "error",
+        }
+    }
+}
+
+/// Why a wait did not get the message it expected.
+#[derive(Debug)]
+pub(crate) enum WaitError {
+    /// The other side sent its own failure.
+    Reported(SpawnError),
+    /// The other side closed its end (it exited or exec'd) without a message.
+    Closed,
+    /// A read error, a message out of protocol order, or a failure on this side.
+    Local(SpawnError),
+}
+
+impl WaitError {
+    /// Flattens to one error, for the child (which just reports it and exits).
+    pub(crate) fn into_spawn_error(self, waiting_for: &str) -> SpawnError {
+        match self {
+            WaitError::Reported(err) | WaitError::Local(err) => err,
+            WaitError::Closed => SpawnError::with_detail(
+                Phase::Setup,
+                format!("wait for {waiting_for}"),
+                "the runtime closed the sync channel",
+            ),
+        }
+    }
+}
+
+/// One end of a seqpacket connection.
+#[derive(Debug)]
+pub(crate) struct Channel {
+    fd: OwnedFd,
+}
+
+/// cmsg buffer with the alignment `struct cmsghdr` needs (CMSG_* macros assume it).
+#[repr(C, align(8))]
+struct CmsgBuffer([u8; 64]);
+
+/// The socketpair for a spawn: (parent end, child end), both close-on-exec.
+pub(crate) fn pair() -> Result<(Channel, Channel), SpawnError> {
+    let (parent, child) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| SpawnError::new(Phase::Clone, "socketpair for the sync channel", e))?;
+    Ok((Channel { fd: parent }, Channel { fd: child }))
+}
+
+impl Channel {
+    pub(crate) fn from_fd(fd: OwnedFd) -> Self {
+        Channel { fd }
+    }
+
+    /// Sends one message, with `fd` attached by SCM_RIGHTS when given.
+    pub(crate) fn send(&self, message: &Message, fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+        let data = serde_json::to_vec(message).expect("channel messages always serialize");
+        send_with_fd(self.fd.as_raw_fd(), &data, fd)
+    }
+
+    /// Sends a failure report; errors are ignored (the other side may be gone already).
+    pub(crate) fn report(&self, err: SpawnError) {
+        let _ = self.send(&Message::Error(err), None);
+    }
+
+    /// Receives one message and the fd it carries, if any. `Err(Closed)` on EOF.
+    fn recv(&self) -> Result<(Message, Option<OwnedFd>), WaitError> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let mut cmsg = CmsgBuffer([0; 64]);
+        let (len, fd) = {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = socket::recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg.0),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .map_err(|e| WaitError::Local(SpawnError::setup("read the sync channel", e)))?;
+            let mut fd = None;
+            for c in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for raw in fds {
+                        // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                        fd.get_or_insert(owned);
+                    }
+                }
+            }
+            if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                return Err(WaitError::Local(SpawnError::with_detail(
+                    Phase::Setup,
+                    "read the sync channel",
+                    "message too long",
+                )));
+            }
+            (msg.bytes, fd)
+        };
+        if len == 0 {
+            return Err(WaitError::Closed);
+        }
+        let message = serde_json::from_slice(&buf[..len]).map_err(|e| {
+            WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "read the sync channel",
+                format!("malformed message: {e}"),
+            ))
+        })?;
+        Ok((message, fd))
+    }
+
+    /// Receives exactly a message of `want`'s kind; returns the fd it carried.
+    fn expect(&self, want: Message) -> Result<Option<OwnedFd>, WaitError> {
+        match self.recv()? {
+            (Message::Error(err), _) => Err(WaitError::Reported(err)),
+            (got, fd) if std::mem::discriminant(&got) == std::mem::discriminant(&want) => Ok(fd),
+            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "sync channel",
+                format!("expected {}, got {}", want.name(), got.name()),
+            ))),
+        }
+    }
+
+    pub(crate) fn wait_for_mappings(&self) -> Result<(), WaitError> {
+        self.expect(Message::MappingsWritten).map(drop)
+    }
+
+    pub(crate) fn wait_for_runtime_hooks_request(&self) -> Result<(), WaitError> {
+        self.expect(Message::RuntimeHooksRequest).map(drop)
+    }
+
+    pub(crate) fn wait_for_runtime_hooks_done(&self) -> Result<(), WaitError> {
+        self.expect(Message::RuntimeHooksDone).map(drop)
+    }
+
+    pub(crate) fn wait_for_pty_master(&self) -> Result<OwnedFd, WaitError> {
+        self.expect(Message::PtyMaster)?.ok_or_else(|| {
+            WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "receive the pty master",
+                "no fd attached",
+            ))
+        })
+    }
+
+    pub(crate) fn wait_for_ready(&self) -> Result<(), WaitError> {
+        self.expect(Message::Ready).map(drop)
+    }
+
+    pub(crate) fn wait_for_seccomp(&self) -> Result<Option<OwnedFd>, WaitError> {
+        self.expect(Message::SeccompInstalled)
+    }
+}
+
+/// The parent's end, kept in [`crate::Spawned`] with `StartGate::Immediate`.
+#[derive(Debug)]
+pub(crate) struct ParentChannel(pub(crate) Channel);
+
+impl ParentChannel {
+    /// EOF means the init exec'd (its end was close-on-exec); a message is its exec failure.
+    pub(crate) fn wait_exec(self) -> Result<(), SpawnError> {
+        wait_exec_result(&self.0)
+    }
+}
+
+fn wait_exec_result(channel: &Channel) -> Result<(), SpawnError> {
+    match channel.recv() {
+        Err(WaitError::Closed) => Ok(()),
+        Ok((Message::Error(err), _)) => Err(err),
+        Ok((other, _)) => Err(SpawnError::with_detail(
+            Phase::Exec,
+            "wait for exec",
+            format!("unexpected message {}", other.name()),
+        )),
+        Err(WaitError::Reported(err) | WaitError::Local(err)) => Err(err),
+    }
+}
+
+fn send_with_fd(sock: RawFd, data: &[u8], fd: Option<BorrowedFd<'_>>) -> Result<(), Errno> {
+    let iov = [IoSlice::new(data)];
+    let fds;
+    let cmsgs: &[ControlMessage] = match fd {
+        Some(fd) => {
+            fds = [fd.as_raw_fd()];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    socket::sendmsg::<()>(sock, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).map(drop)
+}
+
+/// runc's console-socket protocol (runtime-contract §1.5.6): ONE sendmsg whose data is the
+/// master's name and whose SCM_RIGHTS carries exactly the master.
+pub(crate) fn send_console_master(
+    socket: BorrowedFd<'_>,
+    master: BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    send_with_fd(socket.as_raw_fd(), b"/dev/ptmx", Some(master))
+}
+
+/// `start`: connect to the init's start socket, release it with one byte and read the result:
+/// EOF when it exec'd (the accepted connection is close-on-exec), else its [`SpawnError`].
+pub(crate) fn release(start_socket: &Path) -> Result<(), SpawnError> {
+    let step = || format!("connect to {}", start_socket.display());
+    let fd = socket::socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| SpawnError::setup(step(), e))?;
+    let addr = UnixAddr::new(start_socket).map_err(|e| SpawnError::setup(step(), e))?;
+    socket::connect(fd.as_raw_fd(), &addr).map_err(|e| SpawnError::setup(step(), e))?;
+    socket::send(fd.as_raw_fd(), b"s", MsgFlags::MSG_NOSIGNAL)
+        .map_err(|e| SpawnError::setup(format!("release {}", start_socket.display()), e))?;
+    wait_exec_result(&Channel::from_fd(fd))
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_accepts_only_its_message_kind() {
+        let (parent, child) = pair().unwrap();
+        child.send(&Message::Ready, None).unwrap();
+        match parent.wait_for_mappings() {
+            Err(WaitError::Local(err)) => {
+                assert_eq!(
+                    err.to_string(),
+                    "sync channel: expected mappings-written, got ready"
+                )
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reported_error_is_returned_as_is() {
+        let (parent, child) = pair().unwrap();
+        let sent = SpawnError::setup("mount proc on /proc", Errno::EPERM);
+        child.report(sent.clone());
+        match parent.wait_for_ready() {
+            Err(WaitError::Reported(err)) => assert_eq!(err, sent),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn eof_is_closed_not_a_hang() {
+        let (parent, child) = pair().unwrap();
+        drop(child);
+        assert!(matches!(parent.wait_for_ready(), Err(WaitError::Closed)));
+        let flat = WaitError::Closed.into_spawn_error("uid/gid mappings");
+        assert_eq!(
+            flat.to_string(),
+            "wait for uid/gid mappings: the runtime closed the sync channel"
+        );
+    }
+
+    #[test]
+    fn an_fd_travels_with_its_message() {
+        let (parent, child) = pair().unwrap();
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        child
+            .send(&Message::PtyMaster, Some(write_end.as_fd()))
+            .unwrap();
+        let received = parent.wait_for_pty_master().unwrap();
+        nix::unistd::write(&received, b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(nix::unistd::read(&read_end, &mut buf).unwrap(), 1);
+        // Received fds are close-on-exec (MSG_CMSG_CLOEXEC).
+        let flags = nix::fcntl::fcntl(&received, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(flags & libc::FD_CLOEXEC, 0);
+    }
+}

@@ -1,1 +1,380 @@
-//! TODO(helper)
+//! The container init's runbook, from clone3 to execve: one small step per line, in the order of
+//! interfaces.md. Runs in the cloned child only; never returns (it execs or exits 1 after sending
+//! its [`SpawnError`] to whoever waits: the parent before Ready, `start` after the gate).
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, SockFlag};
+use nix::unistd;
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Process, Spec};
+
+use crate::channel::{self, Channel, Message};
+use crate::error::{Phase, SpawnError};
+use crate::exec::{self, Executable};
+use crate::namespaces::NamespacePlan;
+use crate::rootfs::{self, RootfsContext};
+use crate::{capabilities, console, hooks, procfs, rlimits, user};
+use crate::{Console, SpawnRequest, StartGate};
+
+/// `KEYCTL_JOIN_SESSION_KEYRING` (linux/keyctl.h).
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+
+/// The child's entry point after clone3. `first_unpreserved_fd` is 3 + `--preserve-fds` (+
+/// `$LISTEN_FDS`), computed by the parent.
+pub(crate) fn run(
+    mut req: SpawnRequest<'_>,
+    plan: &NamespacePlan<'_>,
+    channel: Channel,
+    first_unpreserved_fd: u32,
+) -> ! {
+    // A panic must never unwind into the caller's code running in this copy of its process.
+    let _panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let executable = match set_up(&mut req, plan, &channel) {
+            Ok(executable) => executable,
+            Err(err) => exit_with(&channel, err),
+        };
+        match std::mem::replace(&mut req.start_gate, StartGate::Immediate) {
+            StartGate::Immediate => {
+                let Err(err) = start(&req, &executable, Some(&channel), first_unpreserved_fd);
+                exit_with(&channel, err)
+            }
+            StartGate::Socket(listener) => {
+                // The parent returned from `create` after Ready; `start` is the one listening now.
+                drop(channel);
+                let Ok(start_conn) = wait_for_start(&listener) else {
+                    exit_now()
+                };
+                drop(listener);
+                let Err(err) = start(&req, &executable, None, first_unpreserved_fd);
+                exit_with(&start_conn, err)
+            }
+        }
+    }));
+    exit_now()
+}
+
+/// Everything up to Ready. Returns the resolved executable.
+fn set_up(
+    req: &mut SpawnRequest<'_>,
+    plan: &NamespacePlan<'_>,
+    channel: &Channel,
+) -> Result<Executable, SpawnError> {
+    let spec = req.spec;
+    let process = process(spec)?;
+    // First: while the init is in container namespaces, no container process may ptrace it or
+    // open its /proc files (execve resets dumpable, prctl(2)).
+    set_non_dumpable()?;
+    if plan.creates(LinuxNamespaceType::User) {
+        channel
+            .wait_for_mappings()
+            .map_err(|e| e.into_spawn_error("uid/gid mappings"))?;
+    }
+    plan.join_in_child(spec)?;
+    if plan.has_user_namespace() {
+        user::become_namespace_root()?;
+    }
+    if !req.no_new_keyring {
+        join_session_keyring()?;
+    }
+    set_hostnames(spec, plan)?;
+    require_mount_namespace(plan)?;
+    // The cgroup directory through its fd (a magic link, valid until pivot_root): no readlink.
+    let cgroup_dir = req
+        .cgroup_fd
+        .map(|fd| std::path::PathBuf::from(format!("/proc/self/fd/{fd}")));
+    rootfs::prepare(&RootfsContext {
+        spec,
+        rootfs: req.rootfs,
+        cgroup_dir: cgroup_dir.as_deref(),
+        new_user_namespace: plan.creates(LinuxNamespaceType::User),
+        new_cgroup_namespace: plan.creates(LinuxNamespaceType::Cgroup),
+    })?;
+    if wants_runtime_hooks(req) {
+        request_runtime_hooks(channel)?;
+    }
+    run_hooks(
+        "createContainer",
+        hooks_of(spec, HookKind::CreateContainer),
+        &req.state_json,
+    )?;
+    rootfs::pivot(req.rootfs, req.no_pivot)?;
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        procfs::write_sysctls(sysctl)?;
+    }
+    let console = std::mem::replace(&mut req.console, Console::Inherit);
+    let terminal_peer = set_up_console(console, process, channel)?;
+    rootfs::finalize(spec)?;
+    if let Some(score) = process.oom_score_adj() {
+        procfs::write_oom_score_adj(score)?;
+    }
+    if let Some(limits) = process.rlimits() {
+        rlimits::apply(limits)?;
+    }
+    unistd::setsid().map_err(|e| SpawnError::setup("setsid", e))?;
+    if let Some(peer) = terminal_peer {
+        console::make_controlling_terminal(peer)?;
+    }
+    // cwd first: a relative $PATH entry is relative to it.
+    change_dir(process)?;
+    let executable = exec::find(
+        process.args().as_deref().unwrap_or_default(),
+        process.env().as_deref().unwrap_or_default(),
+    )?;
+    // The bounding set needs CAP_SETPCAP, which a switch to a non-zero uid takes away.
+    if seccomp_before_user_switch(process) {
+        install_seccomp(req, Some(channel))?;
+    }
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    user::switch_user(process.user())?;
+    if let Some(caps) = process.capabilities() {
+        capabilities::apply(caps)?;
+    }
+    channel
+        .send(&Message::Ready, None)
+        .map_err(|e| SpawnError::setup("send ready to the runtime", e))?;
+    Ok(executable)
+}
+
+/// After the gate: startContainer hooks, no_new_privs, seccomp (when no_new_privs allows it
+/// here), close-on-exec for every unpreserved fd, execve. `immediate` is the sync channel in `run` mode.
+fn start(
+    req: &SpawnRequest<'_>,
+    executable: &Executable,
+    immediate: Option<&Channel>,
+    first_unpreserved_fd: u32,
+) -> Result<Infallible, SpawnError> {
+    let process = process(req.spec)?;
+    run_hooks(
+        "startContainer",
+        hooks_of(req.spec, HookKind::StartContainer),
+        &req.state_json,
+    )?;
+    if process.no_new_privileges() == Some(true) {
+        set_no_new_privs()?;
+    }
+    exec::reset_signals()?;
+    if !seccomp_before_user_switch(process) {
+        install_seccomp(req, immediate)?;
+    }
+    exec::close_fds_on_exec(first_unpreserved_fd)?;
+    Err(exec::exec(executable))
+}
+
+fn process(spec: &Spec) -> Result<&Process, SpawnError> {
+    spec.process()
+        .as_ref()
+        .ok_or_else(|| SpawnError::with_detail(Phase::Setup, "config.json", "no process"))
+}
+
+fn set_non_dumpable() -> Result<(), SpawnError> {
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(SpawnError::setup("prctl PR_SET_DUMPABLE", Errno::last()));
+    }
+    Ok(())
+}
+
+/// A fresh anonymous session keyring, so the container cannot use the runtime's keys.
+fn join_session_keyring() -> Result<(), SpawnError> {
+    // SAFETY: a NULL name is allowed for KEYCTL_JOIN_SESSION_KEYRING (keyctl(2)).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    match ret {
+        -1 if Errno::last() != Errno::ENOSYS => Err(SpawnError::setup(
+            "join a new session keyring",
+            Errno::last(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `hostname`/`domainname` change the UTS namespace: refused without one (runc).
+fn set_hostnames(spec: &Spec, plan: &NamespacePlan<'_>) -> Result<(), SpawnError> {
+    let (hostname, domainname) = (spec.hostname().as_deref(), spec.domainname().as_deref());
+    if hostname.is_none() && domainname.is_none() {
+        return Ok(());
+    }
+    if !plan.has(LinuxNamespaceType::Uts) {
+        return Err(SpawnError::with_detail(
+            Phase::Setup,
+            "set hostname",
+            "unable to set hostname without a private UTS namespace",
+        ));
+    }
+    if let Some(name) = hostname {
+        unistd::sethostname(name)
+            .map_err(|e| SpawnError::setup(format!("sethostname {name}"), e))?;
+    }
+    if let Some(name) = domainname {
+        // SAFETY: the pointer and length describe `name`'s bytes, which outlive the call.
+        if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } != 0 {
+            return Err(SpawnError::setup(
+                format!("setdomainname {name}"),
+                Errno::last(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// rootfs::prepare remounts and pivots: in the runtime's mount namespace that would change the
+/// host's mount table.
+fn require_mount_namespace(plan: &NamespacePlan<'_>) -> Result<(), SpawnError> {
+    if plan.has(LinuxNamespaceType::Mount) {
+        return Ok(());
+    }
+    Err(SpawnError::with_detail(
+        Phase::Setup,
+        "rootfs",
+        "a mount namespace is required",
+    ))
+}
+
+/// Whether the parent runs createRuntime/prestart hooks mid-setup; both sides compute it from
+/// the same request, so the round trip happens only when there are such hooks.
+pub(crate) fn wants_runtime_hooks(req: &SpawnRequest<'_>) -> bool {
+    req.runtime_hooks.is_some()
+        && (!hooks_of(req.spec, HookKind::Prestart).is_empty()
+            || !hooks_of(req.spec, HookKind::CreateRuntime).is_empty())
+}
+
+fn request_runtime_hooks(channel: &Channel) -> Result<(), SpawnError> {
+    channel
+        .send(&Message::RuntimeHooksRequest, None)
+        .map_err(|e| SpawnError::setup("request the runtime hooks", e))?;
+    channel
+        .wait_for_runtime_hooks_done()
+        .map_err(|e| e.into_spawn_error("the runtime hooks"))
+}
+
+pub(crate) enum HookKind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+}
+
+pub(crate) fn hooks_of(spec: &Spec, kind: HookKind) -> &[Hook] {
+    let Some(hooks) = spec.hooks() else {
+        return &[];
+    };
+    #[allow(deprecated)] // prestart is deprecated in the spec but still run (runtime spec 1.3).
+    let list = match kind {
+        HookKind::Prestart => hooks.prestart(),
+        HookKind::CreateRuntime => hooks.create_runtime(),
+        HookKind::CreateContainer => hooks.create_container(),
+        HookKind::StartContainer => hooks.start_container(),
+    };
+    list.as_deref().unwrap_or_default()
+}
+
+fn run_hooks(kind: &'static str, list: &[Hook], state_json: &str) -> Result<(), SpawnError> {
+    hooks::run_all(kind, list, state_json).map_err(|e| {
+        SpawnError::with_detail(
+            Phase::Setup,
+            format!("{kind} hook {:?}", e.path),
+            e.failure.to_string(),
+        )
+    })
+}
+
+/// With `process.terminal`: the pty is created and its master handed over (console socket or
+/// parent); returns the peer, which becomes the controlling terminal after setsid.
+fn set_up_console(
+    console: Console,
+    process: &Process,
+    channel: &Channel,
+) -> Result<Option<OwnedFd>, SpawnError> {
+    if !process.terminal().unwrap_or(false) || matches!(console, Console::Inherit) {
+        return Ok(None);
+    }
+    let pty = console::create(process.console_size().as_ref())?;
+    match console {
+        Console::Socket(socket) => channel::send_console_master(socket.as_fd(), pty.master.as_fd())
+            .map_err(|e| SpawnError::setup("send the pty master to the console socket", e))?,
+        Console::ToParent => channel
+            .send(&Message::PtyMaster, Some(pty.master.as_fd()))
+            .map_err(|e| SpawnError::setup("send the pty master to the runtime", e))?,
+        Console::Inherit => {}
+    }
+    Ok(Some(pty.peer))
+}
+
+fn change_dir(process: &Process) -> Result<(), SpawnError> {
+    let cwd = process.cwd();
+    unistd::chdir(cwd).map_err(|e| SpawnError::setup(format!("chdir {}", cwd.display()), e))
+}
+
+/// `create`: block until `start` connects and sends its release byte (a bare connect, e.g. a
+/// probe, releases nothing). The connection is close-on-exec, so `start` reads EOF once execve
+/// succeeded, or the error message before it.
+fn wait_for_start(listener: &OwnedFd) -> nix::Result<Channel> {
+    loop {
+        let conn = match socket::accept4(listener, SockFlag::SOCK_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            other => other?,
+        };
+        let mut byte = [0u8; 1];
+        if let Ok(1) = socket::recv(conn.as_raw_fd(), &mut byte, socket::MsgFlags::empty()) {
+            return Ok(Channel::from_fd(conn));
+        }
+    }
+}
+
+fn set_no_new_privs() -> Result<(), SpawnError> {
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS, 1) takes no pointers.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(SpawnError::setup(
+            "prctl PR_SET_NO_NEW_PRIVS",
+            Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// Where the seccomp step runs: as late as possible (right before execve) when no_new_privs is
+/// set, else before the user switch, while the init still has CAP_SYS_ADMIN, which seccomp(2)
+/// requires without no_new_privs (runc does the same). Shared with the parent, which must know
+/// when the listener comes.
+pub(crate) fn seccomp_before_user_switch(process: &Process) -> bool {
+    process.no_new_privileges() != Some(true)
+}
+
+/// Runs the seccomp step. When the runtime asked for the notify listener and someone is there to
+/// receive it (the parent before Ready, or in `run` mode), it is sent on `channel`; in `create`
+/// mode after the gate there is no one yet and the listener is dropped.
+fn install_seccomp(req: &SpawnRequest<'_>, channel: Option<&Channel>) -> Result<(), SpawnError> {
+    let Some(seccomp) = req.seccomp else {
+        return Ok(());
+    };
+    let listener = seccomp().map_err(|d| SpawnError::with_detail(Phase::Setup, "seccomp", d))?;
+    if let (Some(channel), true) = (channel, req.on_seccomp_listener.is_some()) {
+        channel
+            .send(
+                &Message::SeccompInstalled,
+                listener.as_ref().map(|fd| fd.as_fd()),
+            )
+            .map_err(|e| SpawnError::setup("send the seccomp listener to the runtime", e))?;
+    }
+    Ok(())
+}
+
+fn exit_with(report_to: &Channel, err: SpawnError) -> ! {
+    report_to.report(err);
+    exit_now()
+}
+
+fn exit_now() -> ! {
+    // SAFETY: _exit(2) ends this process without running the caller's atexit handlers or
+    // flushing its stdio buffers, which belong to the runtime process we were cloned from.
+    unsafe { libc::_exit(1) }
+}

@@ -2,15 +2,24 @@
 //!
 //! The parent calls [`spawn`], which `clone3`s the container init straight from the calling process
 //! (no re-exec of the husk binary), with every new namespace in the first clone. The child then runs
-//! the fixed pre-exec pipeline in [`child`] (one small function per step, in the documented order),
-//! talking to the parent over a typed channel ([`channel`]). Every failure comes back as one
+//! the fixed pre-exec pipeline in `child.rs` (one small function per step, in the documented order),
+//! talking to the parent over a typed channel (`channel.rs`). Every failure comes back as one
 //! [`SpawnError`] naming the phase (clone, setup or exec), the step, the path and the errno.
 
-pub mod channel;
-pub mod child;
+mod capabilities;
+mod channel;
+mod child;
+mod clone;
+mod console;
 pub mod error;
+mod exec;
 pub mod hooks;
+mod namespaces;
+mod parent;
+mod procfs;
+mod rlimits;
 pub mod rootfs;
+mod user;
 
 pub use error::{Phase, SpawnError};
 
@@ -45,7 +54,8 @@ pub enum StartGate {
 /// `pivot_root` (prestart and createRuntime hooks). Receives the child's host pid.
 pub type RuntimeHooks<'a> = &'a mut dyn FnMut(i32) -> Result<(), String>;
 
-/// The seccomp step: run in the child as the very last step before `execve`. Returns the
+/// The seccomp step: run in the child right before `execve` with noNewPrivileges, else before the
+/// user switch (seccomp(2) needs CAP_SYS_ADMIN without no_new_privs). Returns the
 /// SECCOMP_FILTER_FLAG_NEW_LISTENER fd when the profile uses SCMP_ACT_NOTIFY; the child sends it to
 /// the parent, which hands it to [`SpawnRequest::on_seccomp_listener`].
 pub type SeccompStep<'a> = &'a dyn Fn() -> Result<Option<OwnedFd>, String>;
@@ -102,7 +112,7 @@ impl Spawned {
 /// pre-exec pipeline, and returns once the init is set up (and, for [`StartGate::Socket`], blocked
 /// waiting for `start`). On error the child is gone and reaped.
 pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
-    child::spawn_impl(req)
+    parent::spawn(req)
 }
 
 /// `start`: connects to `<state dir>/start.sock`, releases the init and waits until it has exec'd

@@ -1,0 +1,243 @@
+//! linux.resources.devices on cgroup v2: no controller file, an eBPF program attached to the cgroup
+//! (cgroup-v2.rst "Device controller"; runtime-contract §3.7).
+
+mod bpf;
+mod program;
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxDeviceType};
+
+use crate::error::CgroupError;
+
+/// The devices every runc container may use, appended after the spec's rules (runc
+/// libcontainer/specconv AllowedDevices): mknod of any char or block device, /dev/null, random,
+/// full, tty, zero, urandom, the ptys (136:*) and /dev/ptmx. A default whose path the spec lists in
+/// linux.devices is left out: the spec's entry takes priority.
+struct AllowedDevice {
+    /// The device node the rule is for, if it names one.
+    path: Option<&'static str>,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &'static str,
+}
+
+const fn allowed(
+    path: Option<&'static str>,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &'static str,
+) -> AllowedDevice {
+    AllowedDevice {
+        path,
+        typ,
+        major,
+        minor,
+        access,
+    }
+}
+
+const RUNC_ALLOWED: [AllowedDevice; 10] = [
+    allowed(None, LinuxDeviceType::C, None, None, "m"),
+    allowed(None, LinuxDeviceType::B, None, None, "m"),
+    allowed(
+        Some("/dev/null"),
+        LinuxDeviceType::C,
+        Some(1),
+        Some(3),
+        "rwm",
+    ),
+    allowed(
+        Some("/dev/random"),
+        LinuxDeviceType::C,
+        Some(1),
+        Some(8),
+        "rwm",
+    ),
+    allowed(
+        Some("/dev/full"),
+        LinuxDeviceType::C,
+        Some(1),
+        Some(7),
+        "rwm",
+    ),
+    allowed(
+        Some("/dev/tty"),
+        LinuxDeviceType::C,
+        Some(5),
+        Some(0),
+        "rwm",
+    ),
+    allowed(
+        Some("/dev/zero"),
+        LinuxDeviceType::C,
+        Some(1),
+        Some(5),
+        "rwm",
+    ),
+    allowed(
+        Some("/dev/urandom"),
+        LinuxDeviceType::C,
+        Some(1),
+        Some(9),
+        "rwm",
+    ),
+    allowed(None, LinuxDeviceType::C, Some(136), None, "rwm"),
+    allowed(None, LinuxDeviceType::C, Some(5), Some(2), "rwm"),
+];
+
+/// The device rules runc applies for a container: linux.resources.devices, then the defaults above.
+/// The runtime passes this list as resources.devices to `Cgroup::create`, so a container that
+/// asks for nothing still gets the usual allow list (and nothing else).
+pub fn device_rules(linux: &Linux) -> Vec<LinuxDeviceCgroup> {
+    let mut rules: Vec<LinuxDeviceCgroup> = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    let listed = |path: &str| {
+        linux
+            .devices()
+            .iter()
+            .flatten()
+            .any(|d| d.path().as_os_str() == path)
+    };
+    for d in RUNC_ALLOWED {
+        if d.path.is_some_and(listed) {
+            continue;
+        }
+        let mut rule = LinuxDeviceCgroup::default();
+        rule.set_allow(true)
+            .set_typ(Some(d.typ))
+            .set_major(d.major)
+            .set_minor(d.minor)
+            .set_access(Some(d.access.to_owned()));
+        rules.push(rule);
+    }
+    rules
+}
+
+/// Compiles `rules`, loads the program and attaches it to the cgroup at `dir`. When the cgroup was
+/// not `fresh`, the programs attached before are detached after the new one is in place, so there
+/// is no moment without a filter. No rules: nothing is installed.
+pub(crate) fn apply(
+    dir: &Path,
+    rules: &[LinuxDeviceCgroup],
+    fresh: bool,
+) -> Result<(), CgroupError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let prog = program::compile(rules)?;
+    let prog_fd = bpf::load(&prog, dir)?;
+    let cgroup_fd = open_dir(dir)?;
+    let old = if fresh {
+        Vec::new()
+    } else {
+        bpf::attached(cgroup_fd.as_fd(), dir)?
+    };
+    bpf::attach(cgroup_fd.as_fd(), prog_fd.as_fd(), dir)?;
+    if !old.is_empty() {
+        let new_id = bpf::id_of(prog_fd.as_fd(), dir)?;
+        for id in old.into_iter().filter(|id| *id != new_id) {
+            bpf::detach(cgroup_fd.as_fd(), id, dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The cgroup directory opened read-only: BPF_PROG_ATTACH refuses O_PATH descriptors.
+fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| CgroupError::Open {
+            path: dir.to_owned(),
+            errno: e.into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{
+        LinuxBuilder, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxResourcesBuilder,
+    };
+
+    #[test]
+    fn device_rules_append_runc_defaults_minus_listed_paths() {
+        let deny_all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
+        let resources = LinuxResourcesBuilder::default()
+            .devices(vec![deny_all.clone()])
+            .build()
+            .unwrap();
+        let null = LinuxDeviceBuilder::default()
+            .path("/dev/null")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .build()
+            .unwrap();
+        let linux = LinuxBuilder::default()
+            .resources(resources)
+            .devices(vec![null])
+            .build()
+            .unwrap();
+        let rules = device_rules(&linux);
+        assert_eq!(rules.len(), 1 + 9);
+        assert_eq!(rules[0], deny_all);
+        let text: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        assert!(!text.iter().any(|r| r.contains("1:3")), "{text:?}");
+        assert!(text.contains(&"c 136:* rwm".to_owned()), "{text:?}");
+        // No linux section content at all: just the defaults.
+        assert_eq!(device_rules(&Linux::default()).len(), 10);
+    }
+
+    /// The kernel's verifier accepts the program (loading needs no cgroup and no controller).
+    #[test]
+    fn the_kernel_loads_the_program() {
+        let rules = [
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::C)
+                .major(1i64)
+                .minor(3i64)
+                .access("rw")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(true)
+                .typ(LinuxDeviceType::B)
+                .access("m")
+                .build()
+                .unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .typ(LinuxDeviceType::C)
+                .major(1i64)
+                .minor(3i64)
+                .access("w")
+                .build()
+                .unwrap(),
+        ];
+        let prog = program::compile(&rules).unwrap();
+        let fd = bpf::load(&prog, Path::new("/test")).unwrap();
+        assert!(bpf::id_of(fd.as_fd(), Path::new("/test")).unwrap() > 0);
+    }
+}

@@ -1,0 +1,370 @@
+//! linux.resources.devices -> a BPF_PROG_TYPE_CGROUP_DEVICE program, encoded by hand like crun's
+//! src/libcrun/ebpf.c and runc's devicefilter.go.
+//!
+//! Semantics (cgroup v1 devices.allow/deny as runc emulates them): the rules apply in order and the
+//! last matching rule wins; a device no rule matches is denied (configs start with "deny all").
+//! The program therefore tests the rules from last to first and returns the first match's verdict.
+//! An allow rule matches a request whose access bits it all covers; a deny rule matches a request
+//! asking for any bit it denies (so "allow c 1:* rw" then "deny c 1:1 w" refuses a read-write open
+//! of 1:1 and grants a read-only one). Type `a` stands for every device (v1 ignores major, minor
+//! and access for it), a missing major or minor (or -1) is a wildcard, missing access is "rwm".
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+
+use crate::error::CgroupError;
+
+/// struct bpf_insn (linux/bpf.h): opcode, dst_reg:4 | src_reg:4, off, imm.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Insn {
+    pub(crate) code: u8,
+    pub(crate) regs: u8,
+    pub(crate) off: i16,
+    pub(crate) imm: i32,
+}
+
+// Opcodes (linux/bpf_common.h, linux/bpf.h): class | op | source.
+const BPF_CLASS_MASK: u8 = 0x07;
+const BPF_JMP: u8 = 0x05;
+pub(crate) const LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
+pub(crate) const ALU32_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+pub(crate) const ALU32_RSH_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
+pub(crate) const ALU32_MOV_K: u8 = 0xb4; // BPF_ALU | BPF_MOV | BPF_K
+pub(crate) const ALU32_MOV_X: u8 = 0xbc; // BPF_ALU | BPF_MOV | BPF_X
+pub(crate) const JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+pub(crate) const JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
+pub(crate) const JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
+pub(crate) const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
+
+// Registers: R0 verdict, R1 context on entry; R2 type, R3 access, R4 major, R5 minor.
+const R0: u8 = 0;
+const R1: u8 = 1;
+const R_TYPE: u8 = 2;
+const R_ACCESS: u8 = 3;
+const R_MAJOR: u8 = 4;
+const R_MINOR: u8 = 5;
+
+// struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }, access_type =
+// (BPF_DEVCG_ACC_* << 16) | BPF_DEVCG_DEV_*.
+pub(crate) const DEV_BLOCK: i32 = 1;
+pub(crate) const DEV_CHAR: i32 = 2;
+pub(crate) const ACC_MKNOD: i32 = 1;
+pub(crate) const ACC_READ: i32 = 2;
+pub(crate) const ACC_WRITE: i32 = 4;
+const ACC_ALL: i32 = ACC_MKNOD | ACC_READ | ACC_WRITE;
+
+const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | dst,
+        off,
+        imm,
+    }
+}
+
+/// One rule in the form the program tests; `None` fields match anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rule {
+    allow: bool,
+    dev_type: Option<i32>,
+    major: Option<i32>,
+    minor: Option<i32>,
+    access: i32,
+}
+
+impl Rule {
+    fn from_oci(rule: &LinuxDeviceCgroup) -> Result<Option<Rule>, CgroupError> {
+        let invalid = |reason: String| CgroupError::InvalidResource {
+            field: "devices",
+            reason,
+        };
+        let dev_type = match rule.typ().unwrap_or(LinuxDeviceType::A) {
+            LinuxDeviceType::A => {
+                let allow = rule.allow();
+                return Ok(Some(Rule {
+                    allow,
+                    dev_type: None,
+                    major: None,
+                    minor: None,
+                    access: ACC_ALL,
+                }));
+            }
+            LinuxDeviceType::B => DEV_BLOCK,
+            LinuxDeviceType::C | LinuxDeviceType::U => DEV_CHAR,
+            // A FIFO is not a device: the device controller never sees it.
+            LinuxDeviceType::P => return Ok(None),
+        };
+        let number = |v: Option<i64>, what: &str| -> Result<Option<i32>, CgroupError> {
+            match v {
+                None | Some(-1) => Ok(None),
+                Some(n) => i32::try_from(n)
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("{what} {n} out of range in rule {rule}"))),
+            }
+        };
+        let mut access = 0;
+        for c in rule.access().as_deref().unwrap_or("rwm").chars() {
+            access |= match c {
+                'r' => ACC_READ,
+                'w' => ACC_WRITE,
+                'm' => ACC_MKNOD,
+                other => return Err(invalid(format!("access {other:?} in rule {rule}"))),
+            };
+        }
+        if access == 0 {
+            access = ACC_ALL;
+        }
+        Ok(Some(Rule {
+            allow: rule.allow(),
+            dev_type: Some(dev_type),
+            major: number(rule.major(), "major")?,
+            minor: number(rule.minor(), "minor")?,
+            access,
+        }))
+    }
+
+    fn matches_everything(&self) -> bool {
+        self.dev_type.is_none()
+            && self.major.is_none()
+            && self.minor.is_none()
+            && self.access == ACC_ALL
+    }
+
+    /// The test for this rule: each condition jumps past the block when it fails.
+    fn emit(&self, out: &mut Vec<Insn>) {
+        let mut checks: Vec<Insn> = Vec::with_capacity(6);
+        if let Some(t) = self.dev_type {
+            checks.push(insn(JNE_K, R_TYPE, 0, 0, t));
+        }
+        if self.access != ACC_ALL {
+            // R1 (the context pointer, no longer needed) = requested & rule's bits.
+            checks.push(insn(ALU32_MOV_X, R1, R_ACCESS, 0, 0));
+            checks.push(insn(ALU32_AND_K, R1, 0, 0, self.access));
+            checks.push(if self.allow {
+                // Allow: skip unless every requested bit is covered.
+                insn(JNE_X, R1, R_ACCESS, 0, 0)
+            } else {
+                // Deny: skip unless some requested bit is denied.
+                insn(JEQ_K, R1, 0, 0, 0)
+            });
+        }
+        if let Some(major) = self.major {
+            checks.push(insn(JNE_K, R_MAJOR, 0, 0, major));
+        }
+        if let Some(minor) = self.minor {
+            checks.push(insn(JNE_K, R_MINOR, 0, 0, minor));
+        }
+        // Every jump lands after the block: past the checks that follow it and the two verdict
+        // instructions (offsets count from the next instruction).
+        let len = checks.len();
+        for (i, mut check) in checks.into_iter().enumerate() {
+            if check.code & BPF_CLASS_MASK == BPF_JMP {
+                check.off = (len - i - 1 + 2) as i16;
+            }
+            out.push(check);
+        }
+        out.push(insn(ALU32_MOV_K, R0, 0, 0, i32::from(self.allow)));
+        out.push(insn(EXIT, 0, 0, 0, 0));
+    }
+}
+
+/// The program for `rules`.
+pub(crate) fn compile(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>, CgroupError> {
+    let mut parsed = Vec::with_capacity(rules.len());
+    for rule in rules {
+        parsed.extend(Rule::from_oci(rule)?);
+    }
+    let mut prog = vec![
+        // R2 = type = ctx->access_type & 0xffff; R3 = access = ctx->access_type >> 16
+        insn(LDX_MEM_W, R_TYPE, R1, 0, 0),
+        insn(ALU32_AND_K, R_TYPE, 0, 0, 0xffff),
+        insn(LDX_MEM_W, R_ACCESS, R1, 0, 0),
+        insn(ALU32_RSH_K, R_ACCESS, 0, 0, 16),
+        // R4 = ctx->major; R5 = ctx->minor
+        insn(LDX_MEM_W, R_MAJOR, R1, 4, 0),
+        insn(LDX_MEM_W, R_MINOR, R1, 8, 0),
+    ];
+    // Last rule first: the first match in the program is the last match in the list.
+    for rule in parsed.iter().rev() {
+        rule.emit(&mut prog);
+        if rule.matches_everything() {
+            // Nothing before it in the list can be reached.
+            return Ok(prog);
+        }
+    }
+    // No rule matched: deny.
+    prog.push(insn(ALU32_MOV_K, R0, 0, 0, 0));
+    prog.push(insn(EXIT, 0, 0, 0, 0));
+    Ok(prog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
+
+    /// A userspace interpreter for exactly the instructions `compile` emits.
+    fn run(prog: &[Insn], dev_type: i32, major: u32, minor: u32, access: i32) -> u64 {
+        let ctx = [((access as u32) << 16) | dev_type as u32, major, minor];
+        let mut r = [0u64; 11];
+        let mut pc = 0usize;
+        loop {
+            let i = prog[pc];
+            let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
+            pc += 1;
+            match i.code {
+                LDX_MEM_W => {
+                    assert_eq!(src, 1, "loads only from the context");
+                    r[dst] = u64::from(ctx[i.off as usize / 4]);
+                }
+                ALU32_AND_K => r[dst] = u64::from(r[dst] as u32 & i.imm as u32),
+                ALU32_RSH_K => r[dst] = u64::from((r[dst] as u32) >> i.imm),
+                ALU32_MOV_K => r[dst] = u64::from(i.imm as u32),
+                ALU32_MOV_X => r[dst] = u64::from(r[src] as u32),
+                JNE_K => {
+                    if r[dst] != i.imm as i64 as u64 {
+                        pc = (pc as isize + i.off as isize) as usize;
+                    }
+                }
+                JEQ_K => {
+                    if r[dst] == i.imm as i64 as u64 {
+                        pc = (pc as isize + i.off as isize) as usize;
+                    }
+                }
+                JNE_X => {
+                    if r[dst] != r[src] {
+                        pc = (pc as isize + i.off as isize) as usize;
+                    }
+                }
+                EXIT => return r[0],
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+    }
+
+    fn rule(
+        allow: bool,
+        typ: Option<LinuxDeviceType>,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> LinuxDeviceCgroup {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
+        if let Some(t) = typ {
+            b = b.typ(t);
+        }
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build().unwrap()
+    }
+
+    const R: i32 = ACC_READ;
+    const W: i32 = ACC_WRITE;
+    const M: i32 = ACC_MKNOD;
+    use LinuxDeviceType::{A, B, C};
+
+    /// containerd's default: deny all, then the usual allow list.
+    fn containerd_rules() -> Vec<LinuxDeviceCgroup> {
+        vec![
+            rule(false, Some(A), None, None, "rwm"),
+            rule(true, Some(C), None, None, "m"),
+            rule(true, Some(B), None, None, "m"),
+            rule(true, Some(C), Some(1), Some(3), "rwm"),
+            rule(true, Some(C), Some(1), Some(5), "rwm"),
+            rule(true, Some(C), Some(136), None, "rwm"),
+            rule(true, Some(C), Some(5), Some(2), "rwm"),
+            rule(true, Some(C), Some(10), Some(200), "rwm"),
+        ]
+    }
+
+    #[test]
+    fn verdict_table() {
+        let prog = compile(&containerd_rules()).unwrap();
+        let table = [
+            (DEV_CHAR, 1, 3, R | W, 1),     // /dev/null
+            (DEV_CHAR, 1, 5, R, 1),         // /dev/zero
+            (DEV_CHAR, 136, 7, R | W, 1),   // a pts
+            (DEV_CHAR, 5, 2, R | W | M, 1), // ptmx
+            (DEV_CHAR, 10, 200, R, 1),      // tun
+            (DEV_CHAR, 8, 0, M, 1),         // mknod any char
+            (DEV_BLOCK, 8, 0, M, 1),        // mknod any block
+            (DEV_BLOCK, 8, 0, R, 0),        // read a disk
+            (DEV_BLOCK, 8, 0, M | R, 0),    // mknod+read: read is not covered
+            (DEV_CHAR, 1, 1, R, 0),         // /dev/mem
+            (DEV_CHAR, 1, 4, W, 0),
+            (DEV_CHAR, 10, 201, R, 0),
+        ];
+        for (t, major, minor, access, want) in table {
+            assert_eq!(
+                run(&prog, t, major, minor, access),
+                want,
+                "type {t} {major}:{minor} access {access}"
+            );
+        }
+    }
+
+    #[test]
+    fn last_match_wins() {
+        let rules = vec![
+            rule(false, Some(A), None, None, "rwm"),
+            rule(true, Some(C), Some(1), None, "rw"),
+            rule(false, Some(C), Some(1), Some(1), "w"),
+        ];
+        let prog = compile(&rules).unwrap();
+        assert_eq!(run(&prog, DEV_CHAR, 1, 1, R), 1);
+        assert_eq!(run(&prog, DEV_CHAR, 1, 1, W), 0);
+        assert_eq!(
+            run(&prog, DEV_CHAR, 1, 1, R | W),
+            0,
+            "deny of w overlaps r|w"
+        );
+        assert_eq!(run(&prog, DEV_CHAR, 1, 9, R | W), 1);
+        assert_eq!(run(&prog, DEV_CHAR, 1, 9, M), 0, "m was never allowed");
+    }
+
+    #[test]
+    fn allow_all_then_deny() {
+        let rules = vec![
+            rule(true, Some(A), None, None, "rwm"),
+            rule(false, Some(B), Some(8), None, "rwm"),
+        ];
+        let prog = compile(&rules).unwrap();
+        assert_eq!(run(&prog, DEV_BLOCK, 8, 1, R), 0);
+        assert_eq!(run(&prog, DEV_BLOCK, 9, 1, R), 1);
+        assert_eq!(run(&prog, DEV_CHAR, 8, 1, R), 1);
+    }
+
+    #[test]
+    fn rules_before_a_catch_all_are_not_emitted() {
+        let rules = vec![
+            rule(true, Some(C), Some(1), Some(3), "rwm"),
+            rule(false, Some(A), None, None, ""),
+        ];
+        let prog = compile(&rules).unwrap();
+        assert_eq!(prog.len(), 6 + 2, "prologue + the catch-all's verdict");
+        assert_eq!(run(&prog, DEV_CHAR, 1, 3, R), 0);
+    }
+
+    #[test]
+    fn no_rules_denies_everything_and_fifo_rules_are_ignored() {
+        let prog = compile(&[rule(true, Some(LinuxDeviceType::P), None, None, "rwm")]).unwrap();
+        assert_eq!(run(&prog, DEV_CHAR, 1, 3, R), 0);
+    }
+
+    #[test]
+    fn wildcard_minus_one_and_bad_input() {
+        let prog = compile(&[rule(true, Some(C), Some(-1), Some(-1), "r")]).unwrap();
+        assert_eq!(run(&prog, DEV_CHAR, 42, 42, R), 1);
+        assert_eq!(run(&prog, DEV_CHAR, 42, 42, W), 0);
+        assert!(compile(&[rule(true, Some(C), Some(1), Some(3), "x")]).is_err());
+        assert!(compile(&[rule(true, Some(C), Some(-7), Some(3), "r")]).is_err());
+    }
+}

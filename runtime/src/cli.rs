@@ -1,0 +1,279 @@
+//! The command line, runc's flags and subcommands (runtime-contract §1.1, §1.2). Global flags are
+//! accepted before and after the subcommand, as `--flag value` and `--flag=value`.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "husk",
+    about = "husk: a fast OCI container runtime",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for container state (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Also write errors to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// linux.cgroupsPath is systemd's "slice:prefix:name".
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility and ignored. Not global: `spec --rootless` is a different flag.
+    #[arg(long, value_name = "true|false|auto")]
+    pub rootless: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container, ready to be started.
+    Create(CreateArgs),
+    /// Start a created container.
+    Start(IdArg),
+    /// Create and start a container.
+    Run(RunArgs),
+    /// Print the state of a container as JSON.
+    State(IdArg),
+    /// Send a signal to a container's init (or to all its processes).
+    Kill(KillArgs),
+    /// Delete a container and its resources.
+    Delete(DeleteArgs),
+    /// List containers.
+    List(ListArgs),
+    /// Write a default config.json.
+    Spec(SpecArgs),
+    /// Print the features husk implements as JSON.
+    Features,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container init's host pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master (process.terminal).
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass fds 3..3+N to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return after the container started instead of waiting for it.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Do not delete the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// Accepted for runc compatibility and ignored.
+    #[arg(long)]
+    pub no_subreaper: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process in the container's cgroup.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    /// A number, a name or a SIG-prefixed name, any case.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; succeed when it does not exist.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the container IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Where to write config.json.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// A spec for a rootless container (user namespace mapping the caller).
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Cli {
+        Cli::try_parse_from(line.split_whitespace()).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    #[test]
+    fn containerd_shim_argv() {
+        let prefix = "husk --root /run/containerd/runc/k8s.io --log /b/log.json --log-format json";
+        let cli = parse(&format!(
+            "{prefix} create --bundle /b --pid-file /b/init.pid id"
+        ));
+        assert_eq!(
+            cli.root.as_deref(),
+            Some("/run/containerd/runc/k8s.io".as_ref())
+        );
+        assert_eq!(cli.log.as_deref(), Some("/b/log.json".as_ref()));
+        assert_eq!(cli.log_format, LogFormat::Json);
+        let Some(Command::Create(create)) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(create.bundle, PathBuf::from("/b"));
+        assert_eq!(create.pid_file.as_deref(), Some("/b/init.pid".as_ref()));
+        assert_eq!(create.id, "id");
+
+        let cli = parse(&format!(
+            "{prefix} --systemd-cgroup create --bundle /b --pid-file /b/init.pid \
+             --console-socket /tmp/pty.sock --no-pivot --no-new-keyring --preserve-fds 2 id"
+        ));
+        assert!(cli.systemd_cgroup);
+        let Some(Command::Create(create)) = cli.command else {
+            panic!("not create")
+        };
+        assert!(create.no_pivot && create.no_new_keyring);
+        assert_eq!(create.preserve_fds, 2);
+        assert_eq!(
+            create.console_socket.as_deref(),
+            Some("/tmp/pty.sock".as_ref())
+        );
+
+        let Some(Command::Start(start)) = parse(&format!("{prefix} start id")).command else {
+            panic!()
+        };
+        assert_eq!(start.id, "id");
+        let Some(Command::Kill(kill)) = parse(&format!("{prefix} kill --all id 9")).command else {
+            panic!()
+        };
+        assert!(kill.all);
+        assert_eq!((kill.id.as_str(), kill.signal.as_str()), ("id", "9"));
+        let Some(Command::Delete(del)) = parse(&format!("{prefix} delete --force id")).command
+        else {
+            panic!()
+        };
+        assert!(del.force);
+        assert!(matches!(
+            parse("husk features").command,
+            Some(Command::Features)
+        ));
+    }
+
+    #[test]
+    fn conmon_and_podman_argv() {
+        // conmon: <rt> [--systemd-cgroup] <runtime-args…> create --bundle <b> --pid-file <p> … <id>,
+        // runtime args spelled with '='.
+        let cli = parse(
+            "husk --systemd-cgroup --log-format=json --log=/run/x/oci-log create --bundle /b \
+             --pid-file /run/x/pidfile --no-pivot --console-socket /run/x/attach c1",
+        );
+        assert!(cli.systemd_cgroup);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.log.as_deref(), Some("/run/x/oci-log".as_ref()));
+        let Some(Command::Create(create)) = cli.command else {
+            panic!("not create")
+        };
+        assert_eq!(create.id, "c1");
+
+        let cli = parse("husk --root=/run/crio/r kill c1 15");
+        assert_eq!(cli.root.as_deref(), Some("/run/crio/r".as_ref()));
+        let Some(Command::Kill(kill)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(kill.signal, "15");
+        let Some(Command::Kill(kill)) = parse("husk kill -a c1 KILL").command else {
+            panic!()
+        };
+        assert!(kill.all);
+        assert!(matches!(
+            parse("husk state c1").command,
+            Some(Command::State(_))
+        ));
+        assert!(parse("husk --version").version);
+        assert!(parse("husk -v").version);
+    }
+
+    #[test]
+    fn global_flags_after_the_subcommand() {
+        let cli = parse("husk delete --force c1 --log-format=json --root /r");
+        assert_eq!(cli.root.as_deref(), Some("/r".as_ref()));
+        assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn run_list_spec_flags() {
+        let Some(Command::Run(run)) = parse("husk run -d --keep -b /b c1").command else {
+            panic!()
+        };
+        assert!(run.detach && run.keep);
+        assert_eq!(run.create.bundle, PathBuf::from("/b"));
+        let Some(Command::List(list)) = parse("husk list -f json -q").command else {
+            panic!()
+        };
+        assert_eq!(list.format, ListFormat::Json);
+        assert!(list.quiet);
+        let Some(Command::Spec(spec)) = parse("husk spec -b /b --rootless").command else {
+            panic!()
+        };
+        assert!(spec.rootless);
+        let Some(Command::Kill(kill)) = parse("husk kill c1").command else {
+            panic!()
+        };
+        assert_eq!(kill.signal, "SIGTERM");
+        assert!(parse("husk --rootless false --root /r list")
+            .rootless
+            .is_some());
+    }
+}

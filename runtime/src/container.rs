@@ -1,0 +1,152 @@
+//! What husk stores about a container (`state.json` in its state directory) and the status derived
+//! from it. The status is never stored: it comes from the init process (alive, same start time, not
+//! a zombie), `start.sock` (created) and the cgroup freezer (paused).
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use husk_cgroup::{Cgroup, Hierarchy};
+use husk_oci::{ContainerStatus, State};
+use oci_spec::runtime::Hook;
+use serde::{Deserialize, Serialize};
+
+use crate::procfs::ProcStat;
+use crate::store::ContainerDir;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container init.
+    pub pid: i32,
+    /// Its /proc/<pid>/stat start time: tells the init apart from a later process with its pid.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The container's cgroup, relative to the cgroup2 root.
+    pub cgroup_path: PathBuf,
+    /// Hooks run after config.json is gone from view: poststart by `start`, poststop by `delete`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<Hook>,
+}
+
+impl Record {
+    pub fn status(&self, dir: &ContainerDir) -> ContainerStatus {
+        let init_alive = ProcStat::read(self.pid)
+            .is_some_and(|stat| stat.is_alive() && stat.start_time == self.pid_start_time);
+        if !init_alive {
+            ContainerStatus::Stopped
+        } else if dir.has_start_socket() {
+            ContainerStatus::Created
+        } else if self
+            .cgroup()
+            .and_then(|cg| Ok(cg.is_frozen()?))
+            .unwrap_or(false)
+        {
+            ContainerStatus::Paused
+        } else {
+            ContainerStatus::Running
+        }
+    }
+
+    /// The container's cgroup in the host's cgroup2 hierarchy.
+    pub fn cgroup(&self) -> anyhow::Result<Cgroup> {
+        let hierarchy = Hierarchy::detect()?;
+        Ok(Cgroup::open(&hierarchy, &self.cgroup_path))
+    }
+
+    /// runc's state document; the pid is 0 once stopped.
+    pub fn state(&self, status: ContainerStatus) -> State {
+        State {
+            oci_version: self.oci_version.clone(),
+            id: self.id.clone(),
+            pid: if status == ContainerStatus::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            annotations: self.annotations.clone(),
+            owner: String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    pub(crate) fn sample_record() -> Record {
+        Record {
+            oci_version: "1.0.2-dev".into(),
+            id: "c1".into(),
+            pid: std::process::id() as i32,
+            pid_start_time: ProcStat::read(std::process::id() as i32)
+                .unwrap()
+                .start_time,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-12-04T15:15:01.123456789Z".into(),
+            annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            cgroup_path: "/c1".into(),
+            poststart: Vec::new(),
+            poststop: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn status_follows_the_init_process_and_the_start_socket() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Store::new(tmp.path().to_path_buf()).create("c1").unwrap();
+        let mut record = sample_record();
+        // This test process plays the init.
+        std::fs::write(dir.start_socket(), "").unwrap();
+        assert_eq!(record.status(&dir), ContainerStatus::Created);
+        std::fs::remove_file(dir.start_socket()).unwrap();
+        assert_eq!(record.status(&dir), ContainerStatus::Running);
+        // Same pid, different start time: the pid was reused by another process.
+        record.pid_start_time += 1;
+        assert_eq!(record.status(&dir), ContainerStatus::Stopped);
+        record.pid = i32::MAX;
+        assert_eq!(record.status(&dir), ContainerStatus::Stopped);
+    }
+
+    #[test]
+    fn a_zombie_init_is_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Store::new(tmp.path().to_path_buf()).create("c1").unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let start_time = ProcStat::read(pid).unwrap().start_time;
+        // Wait for it to exit without reaping it.
+        while ProcStat::read(pid).unwrap().is_alive() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let record = Record {
+            pid,
+            pid_start_time: start_time,
+            ..sample_record()
+        };
+        assert_eq!(record.status(&dir), ContainerStatus::Stopped);
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn state_zeroes_the_pid_of_a_stopped_container() {
+        let record = sample_record();
+        assert_eq!(record.state(ContainerStatus::Stopped).pid, 0);
+        let running = record.state(ContainerStatus::Running);
+        assert_eq!(running.pid, record.pid);
+        assert_eq!(running.annotations.get("k").map(String::as_str), Some("v"));
+        assert_eq!(running.owner, "");
+    }
+}

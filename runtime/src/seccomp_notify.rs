@@ -1,0 +1,129 @@
+//! SCMP_ACT_NOTIFY: hands the seccomp listener fd to the agent at `linux.seccomp.listenerPath`
+//! (config-linux.md "The Container Process State"): one connection, one message carrying the
+//! state JSON and the fd (SCM_RIGHTS).
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::{anyhow, Context as _, Result};
+use husk_oci::State;
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+use serde::Serialize;
+
+/// The "container process state" document.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessState<'a> {
+    oci_version: &'a str,
+    /// Names of the fds in the message's SCM_RIGHTS, in order.
+    fds: [&'static str; 1],
+    pid: i32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    metadata: &'a str,
+    state: &'a State,
+}
+
+pub fn send_listener(
+    listener_path: &Path,
+    listener: &OwnedFd,
+    metadata: &str,
+    state: &State,
+) -> Result<()> {
+    let json = serde_json::to_vec(&ProcessState {
+        oci_version: &state.oci_version,
+        fds: ["seccompFd"],
+        pid: state.pid,
+        metadata,
+        state,
+    })?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(listener_path)
+        .with_context(|| format!("listenerPath {}", listener_path.display()))?;
+    let failed = |what: &str, errno: nix::errno::Errno| {
+        anyhow!(
+            "{what} seccomp listener {}: {}",
+            listener_path.display(),
+            husk_spawn::error::errno_text(errno)
+        )
+    };
+    connect(sock.as_raw_fd(), &addr).map_err(|e| failed("connect", e))?;
+    let fds = [listener.as_raw_fd()];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(&json)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| failed("send to", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use husk_oci::ContainerStatus;
+    use nix::sys::socket::{accept, recvmsg, ControlMessageOwned};
+    use std::io::IoSliceMut;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn sends_the_state_and_the_fd_in_one_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("agent.sock");
+        let server = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        nix::sys::socket::bind(server.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        nix::sys::socket::listen(&server, nix::sys::socket::Backlog::new(1).unwrap()).unwrap();
+
+        let (reader, _writer) = nix::unistd::pipe().unwrap();
+        let state = State {
+            oci_version: "1.2.1".into(),
+            id: "c1".into(),
+            pid: 42,
+            status: ContainerStatus::Creating,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-12-04T15:15:01Z".into(),
+            annotations: Default::default(),
+            owner: String::new(),
+        };
+        send_listener(&path, &reader, "MKNOD=/dev/null", &state).unwrap();
+
+        let conn = accept(&server).unwrap();
+        let mut buf = [0u8; 4096];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        let fds: Vec<_> = msg
+            .cmsgs()
+            .unwrap()
+            .filter_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => Some(fds),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let len = msg.bytes;
+        assert_eq!(fds.len(), 1);
+        let doc: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        assert_eq!(doc["fds"], serde_json::json!(["seccompFd"]));
+        assert_eq!(doc["pid"], 42);
+        assert_eq!(doc["metadata"], "MKNOD=/dev/null");
+        assert_eq!(doc["state"]["status"], "creating");
+        assert!(reader.as_fd().try_clone_to_owned().is_ok());
+        nix::unistd::close(fds[0]).unwrap();
+    }
+}

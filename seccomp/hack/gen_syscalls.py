@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Generate seccomp/src/syscalls.rs: syscall name -> number for every architecture husk compiles for.
+
+Sources: the kernel UAPI headers of each architecture (Debian's linux-libc-dev and
+linux-libc-dev-{arm64,armhf,riscv64,s390x,ppc64el}-cross, Linux 6.1), expanded with the C
+preprocessor, plus the syscalls added to the kernel tables after 6.1 (NEWER below, numbers from
+arch/*/entry/syscalls/*.tbl and scripts/syscall.tbl of Linux 6.17).
+
+Usage: python3 seccomp/hack/gen_syscalls.py > seccomp/src/syscalls.rs
+"""
+import re
+import subprocess
+
+# (column name, include dir, extra preprocessor defines)
+ARCHES = [
+    ("x86_64", "/usr/include/x86_64-linux-gnu", ["-D__x86_64__"]),
+    ("x86", "/usr/include/x86_64-linux-gnu", ["-D__i386__"]),
+    ("x32", "/usr/include/x86_64-linux-gnu", ["-D__x86_64__", "-D__ILP32__"]),
+    ("aarch64", "/usr/aarch64-linux-gnu/include", []),
+    ("arm", "/usr/arm-linux-gnueabihf/include", ["-D__ARM_EABI__"]),
+    ("riscv64", "/usr/riscv64-linux-gnu/include", []),
+    ("s390x", "/usr/s390x-linux-gnu/include", ["-D__s390x__"]),
+    ("ppc64", "/usr/powerpc64le-linux-gnu/include", ["-D__powerpc64__"]),
+]
+
+X32_SYSCALL_BIT = 0x40000000
+# Added after Linux 6.1. Since 424 every architecture uses the same number (scripts/syscall.tbl).
+UNIFORM_NEWER = {
+    "cachestat": 451,            # 6.5
+    "fchmodat2": 452,            # 6.6
+    "map_shadow_stack": 453,     # 6.6, number reserved on every architecture (x86_64: abi "64")
+    "futex_wake": 454,           # 6.7
+    "futex_wait": 455,
+    "futex_requeue": 456,
+    "statmount": 457,            # 6.8
+    "listmount": 458,
+    "lsm_get_self_attr": 459,
+    "lsm_set_self_attr": 460,
+    "lsm_list_modules": 461,
+    "mseal": 462,                # 6.10
+    "setxattrat": 463,           # 6.13
+    "getxattrat": 464,
+    "listxattrat": 465,
+    "removexattrat": 466,
+    "open_tree_attr": 467,       # 6.15
+    "file_getattr": 468,         # 6.17
+    "file_setattr": 469,
+}
+ARCH_NEWER = {
+    "x86_64": {"uretprobe": 335},      # 6.11, abi "64": not x32
+    "riscv64": {"riscv_hwprobe": 258},  # 6.4
+}
+# Entries of syscall_64.tbl with abi "64": not part of the x32 ABI.
+NOT_X32 = {"map_shadow_stack"}
+SKIP = {"syscalls", "arch_specific_syscall", "syscall_max"}
+
+
+def macros(include, defines):
+    out = subprocess.run(
+        ["gcc", "-nostdinc", "-I" + include, *defines, "-E", "-dM", "-"],
+        input="#include <asm/unistd.h>\n", capture_output=True, text=True, check=True,
+    ).stdout
+    defs = {}
+    for line in out.splitlines():
+        m = re.match(r"#define (\w+) (.+)", line)
+        if m:
+            defs[m.group(1)] = m.group(2).strip()
+    return defs
+
+
+def evaluate(expr, defs, depth=0):
+    if depth > 20:
+        raise ValueError(expr)
+    expr = re.sub(r"\b([A-Za-z_]\w*)\b", lambda m: "(" + str(evaluate(defs[m.group(1)], defs, depth + 1)) + ")", expr)
+    expr = re.sub(r"\b(0x[0-9a-fA-F]+|\d+)[UL]+\b", r"\1", expr)
+    return eval(expr, {"__builtins__": {}})
+
+
+def table(name, include, defines):
+    defs = macros(include, defines)
+    result = {}
+    for macro, value in defs.items():
+        m = re.match(r"__(?:NR|ARM_NR)_(\w+)$", macro)
+        if not m or m.group(1) in SKIP or macro.startswith("__NR3264"):
+            continue
+        if macro == "__ARM_NR_BASE":
+            continue
+        result[m.group(1)] = evaluate(value, defs)
+    for sys_name, nr in UNIFORM_NEWER.items():
+        if name == "x32" and sys_name in NOT_X32:
+            continue
+        result.setdefault(sys_name, nr + (X32_SYSCALL_BIT if name == "x32" else 0))
+    for sys_name, nr in ARCH_NEWER.get(name, {}).items():
+        result.setdefault(sys_name, nr)
+    return result
+
+
+# Calls multiplexed through socketcall(2) (include/uapi/linux/net.h SYS_*) and ipc(2)
+# (include/uapi/linux/ipc.h) on the architectures that have them.
+SOCKETCALLS = ["socket", "bind", "connect", "listen", "accept", "getsockname", "getpeername",
+               "socketpair", "send", "recv", "sendto", "recvfrom", "shutdown", "setsockopt",
+               "getsockopt", "sendmsg", "recvmsg", "accept4", "recvmmsg", "sendmmsg"]
+IPCCALLS = {"semop": 1, "semget": 2, "semctl": 3, "semtimedop": 4, "msgsnd": 11, "msgrcv": 12,
+            "msgget": 13, "msgctl": 14, "shmat": 21, "shmdt": 22, "shmget": 23, "shmctl": 24}
+
+
+def fnv1a(s):
+    h = 0x811C9DC5
+    for b in s.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def main():
+    tables = [table(*a) for a in ARCHES]
+    names = sorted(set().union(*tables))
+    assert len(names) < 0xFFFF
+    slots = 1
+    while slots < 2 * len(names):
+        slots *= 2
+    index = [0xFFFF] * slots
+    for i, n in enumerate(names):
+        s = fnv1a(n) & (slots - 1)
+        while index[s] != 0xFFFF:
+            s = (s + 1) & (slots - 1)
+        index[s] = i
+    cols = ", ".join(a[0] for a in ARCHES)
+    print("// @generated by seccomp/hack/gen_syscalls.py from the Linux UAPI headers (6.1) and the")
+    print("// syscall tables of Linux 6.17. Do not edit by hand.")
+    print()
+    print(f"/// Number of architecture columns in [`NUMBERS`]: {cols}.")
+    print(f"pub(crate) const ARCH_COLUMNS: usize = {len(ARCHES)};")
+    print("/// Marks a syscall that does not exist on an architecture.")
+    print("pub(crate) const ABSENT: u32 = u32::MAX;")
+    print(f"/// Every syscall name known on any architecture, sorted.")
+    print(f"pub(crate) static NAMES: [&str; {len(names)}] = [")
+    for n in names:
+        print(f'    "{n}",')
+    print("];")
+    print(f"/// `NUMBERS[i][column]`: the number of `NAMES[i]` ({cols}).")
+    print(f"pub(crate) static NUMBERS: [[u32; ARCH_COLUMNS]; {len(names)}] = [")
+    for n in names:
+        row = ", ".join(("ABSENT" if n not in t else hex(t[n]) if t[n] >= 0x10000 else str(t[n])) for t in tables)
+        print(f"    [{row}], // {n}")
+    print("];")
+    print("/// `MULTIPLEXED[i]`: how `NAMES[i]` is reached through a multiplexer: `SOCKETCALL | call`,")
+    print("/// `IPC | call`, or 0.")
+    print(f"pub(crate) static MULTIPLEXED: [u8; {len(names)}] = [")
+    for n in names:
+        if n in SOCKETCALLS:
+            v = f"SOCKETCALL | {SOCKETCALLS.index(n) + 1}"
+        elif n in IPCCALLS:
+            v = f"IPC | {IPCCALLS[n]}"
+        else:
+            v = "0"
+        print(f"    {v}, // {n}")
+    print("];")
+    print("/// [`MULTIPLEXED`] flag: the call goes through socketcall.")
+    print("pub(crate) const SOCKETCALL: u8 = 0x40;")
+    print("/// [`MULTIPLEXED`] flag: the call goes through ipc.")
+    print("pub(crate) const IPC: u8 = 0x80;")
+    print(f"/// Open-addressing index into [`NAMES`] by FNV-1a hash (linear probing, u16::MAX = empty).")
+    print(f"pub(crate) static INDEX: [u16; {slots}] = [")
+    for i in range(0, slots, 16):
+        print("    " + " ".join(f"{v}," for v in index[i:i + 16]))
+    print("];")
+
+
+main()

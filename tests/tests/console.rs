@@ -1,0 +1,105 @@
+//! `create --console-socket` with `process.terminal: true`: the runtime connects to the socket and
+//! sends the pty master with SCM_RIGHTS, one message, non-empty data (runtime-contract §1.5.6).
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use husk_tests::{Bundle, Husk};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use serde_json::json;
+
+/// Accepts one connection on `listener` and receives the message: (data, fds).
+fn receive_console(listener: &UnixListener) -> (Vec<u8>, Vec<OwnedFd>) {
+    let (stream, _) = listener.accept().expect("accept the runtime's connection");
+    let mut data = vec![0u8; 4096];
+    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg_space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let len = msg.bytes;
+    let mut fds = Vec::new();
+    for cmsg in msg.cmsgs().expect("control messages") {
+        if let ControlMessageOwned::ScmRights(received) = cmsg {
+            // SAFETY: SCM_RIGHTS installed these fds in this process just now; nothing else owns them.
+            fds.extend(
+                received
+                    .into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    data.truncate(len);
+    (data, fds)
+}
+
+/// Reads from the pty master until `needle` shows up, EIO (no slave left) or 10 s.
+fn read_until(master: &OwnedFd, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(needle) && Instant::now() < deadline {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u16)).expect("poll") == 0 {
+            continue;
+        }
+        let mut buf = [0u8; 1024];
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(Errno::EIO) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(Errno::EINTR) => {}
+            Err(e) => panic!("read pty master: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn console_socket_receives_a_working_pty() {
+    let husk = Husk::new();
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "test -t 0 && test -t 1 && echo hello-from-tty; sleep 1",
+    ]);
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let sockets = tempfile::tempdir().expect("tempdir");
+    let socket_path = sockets.path().join("console.sock");
+    let listener = UnixListener::bind(&socket_path).expect("bind console socket");
+    let id = husk.new_id("console");
+
+    let (created, (data, fds)) = std::thread::scope(|s| {
+        let receiver = s.spawn(|| receive_console(&listener));
+        let created = husk.create(
+            &id,
+            &bundle,
+            &["--console-socket", socket_path.to_str().expect("utf-8")],
+        );
+        (created, receiver.join().expect("receiver thread"))
+    });
+    created.assert_ok();
+    assert!(
+        !data.is_empty(),
+        "the console message carries no data (SOCK_STREAM needs some)"
+    );
+    assert_eq!(fds.len(), 1, "expected exactly one fd, got {}", fds.len());
+    let master = &fds[0];
+    assert!(
+        nix::unistd::isatty(master).unwrap_or(false),
+        "the received fd is not a terminal"
+    );
+
+    husk.start(&id).assert_ok();
+    let output = read_until(master, "hello-from-tty");
+    assert!(output.contains("hello-from-tty"), "pty output: {output:?}");
+    husk.wait_status(&id, "stopped");
+    husk.cmd(&["delete", &id]).assert_ok();
+    husk.assert_nothing_left(&id, &bundle);
+}
