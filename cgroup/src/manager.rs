@@ -28,6 +28,8 @@ const RMDIR_ATTEMPTS: u32 = 10;
 pub struct Cgroup {
     root: PathBuf,
     dir: PathBuf,
+    /// `create` made the leaf directory: its files still hold the kernel's defaults.
+    fresh: bool,
 }
 
 impl Cgroup {
@@ -48,8 +50,9 @@ impl Cgroup {
         resources::check_available(&asked, &available, h.root())?;
 
         let mut created = Vec::new();
+        let mut fresh = false;
         let result = make_levels(h.root(), &dir, &available, &asked, &mut created).and_then(|()| {
-            let fresh = created.last() == Some(&dir);
+            fresh = created.last() == Some(&dir);
             match resources {
                 Some(res) => resources::apply(&dir, res, Devices::Install { fresh }),
                 None => Ok(()),
@@ -65,6 +68,7 @@ impl Cgroup {
         Ok(Cgroup {
             root: h.root().to_owned(),
             dir,
+            fresh,
         })
     }
 
@@ -74,11 +78,18 @@ impl Cgroup {
         Cgroup {
             root: h.root().to_owned(),
             dir: h.root().join(rel),
+            fresh: false,
         }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// True for a cgroup whose directory `create` made (not for `open`): every file holds the
+    /// kernel's default.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.fresh
     }
 
     /// O_PATH|O_DIRECTORY|O_CLOEXEC, for clone3(CLONE_INTO_CGROUP) (clone(2): "cgroup" is a file

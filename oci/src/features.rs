@@ -18,10 +18,10 @@ pub const HOOKS: &[&str] = &[
     "poststop",
 ];
 
-/// Mount options the spawn rootfs module understands (flags, recursive attributes, propagation,
-/// `tmpcopyup`); anything else is passed to the filesystem as data.
+/// Mount options the spawn rootfs module interprets (flags, recursive attributes, propagation,
+/// `tmpcopyup`); any other option is passed to the filesystem as data. `idmap`/`ridmap` are left
+/// out until idmapped mounts are implemented (see `mountExtensions`).
 pub const MOUNT_OPTIONS: &[&str] = &[
-    "acl",
     "async",
     "atime",
     "bind",
@@ -34,7 +34,6 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "lazytime",
     "loud",
     "mand",
-    "noacl",
     "noatime",
     "nodev",
     "nodiratime",
@@ -46,6 +45,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "nostrictatime",
     "nosuid",
     "nosymfollow",
+    "notmpcopyup",
     "private",
     "ratime",
     "rbind",
@@ -111,8 +111,14 @@ pub const SECCOMP_OPERATORS: &[&str] = &[
     "SCMP_CMP_NE",
 ];
 
+/// The architectures husk-seccomp generates filters for.
 pub const SECCOMP_ARCHS: &[&str] = &[
     "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_S390X",
     "SCMP_ARCH_X32",
     "SCMP_ARCH_X86",
     "SCMP_ARCH_X86_64",

@@ -246,6 +246,39 @@ mod tests {
     }
 
     #[test]
+    fn crio_argv() {
+        // CRI-O: `--root <runtime_root> [--systemd-cgroup]` on direct calls; through conmon the root
+        // arrives as a runtime arg `--root=<root>`.
+        let prefix = "husk --root /run/crio/runc --systemd-cgroup";
+        let cli = parse(&format!("{prefix} state c1"));
+        assert!(cli.systemd_cgroup);
+        assert!(matches!(cli.command, Some(Command::State(ref a)) if a.id == "c1"));
+        let Some(Command::Kill(kill)) = parse(&format!("{prefix} kill c1 KILL")).command else {
+            panic!()
+        };
+        assert_eq!(kill.signal, "KILL");
+        let Some(Command::Kill(kill)) = parse(&format!("{prefix} kill -a c1 9")).command else {
+            panic!()
+        };
+        assert!(kill.all);
+        let Some(Command::Delete(del)) = parse(&format!("{prefix} delete --force c1")).command
+        else {
+            panic!()
+        };
+        assert!(del.force);
+        let cli = parse(
+            "husk --systemd-cgroup --root=/run/crio/runc create --bundle /b --pid-file /p/pidfile \
+             --no-pivot --console-socket /p/attach c1",
+        );
+        assert_eq!(cli.root.as_deref(), Some("/run/crio/runc".as_ref()));
+        let Some(Command::Create(create)) = cli.command else {
+            panic!()
+        };
+        assert!(create.no_pivot);
+        assert_eq!(create.console_socket.as_deref(), Some("/p/attach".as_ref()));
+    }
+
+    #[test]
     fn global_flags_after_the_subcommand() {
         let cli = parse("husk delete --force c1 --log-format=json --root /r");
         assert_eq!(cli.root.as_deref(), Some("/r".as_ref()));

@@ -11,7 +11,7 @@ mod foreground;
 mod hooks;
 mod log;
 mod procfs;
-mod seccomp_notify;
+mod seccomp;
 mod signal;
 mod store;
 mod tty;

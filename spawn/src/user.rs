@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
+use nix::errno::Errno;
 use nix::sys::stat::{self, Mode};
-use nix::unistd::{self, Gid, Uid};
 use oci_spec::runtime::{LinuxIdMapping, Spec, User};
 
 use crate::error::{Phase, SpawnError};
@@ -44,11 +44,9 @@ fn write_map(pid: i32, file: &str, mappings: Option<&[LinuxIdMapping]>) -> Resul
 
 /// In the child, in a user namespace: become its root so that the setup runs as uid/gid 0 there.
 pub(crate) fn become_namespace_root() -> Result<(), SpawnError> {
-    let root_gid = Gid::from_raw(0);
-    let root_uid = Uid::from_raw(0);
-    unistd::setresgid(root_gid, root_gid, root_gid)
+    set_ids(libc::SYS_setresgid, 0)
         .map_err(|e| SpawnError::setup("setresgid 0 in the user namespace", e))?;
-    unistd::setresuid(root_uid, root_uid, root_uid)
+    set_ids(libc::SYS_setresuid, 0)
         .map_err(|e| SpawnError::setup("setresuid 0 in the user namespace", e))
 }
 
@@ -56,28 +54,33 @@ pub(crate) fn become_namespace_root() -> Result<(), SpawnError> {
 /// then uid (setgid needs CAP_SETGID, lost once the uid is not 0), with PR_SET_KEEPCAPS so the
 /// permitted set survives for the capabilities step; then the umask.
 pub(crate) fn switch_user(user: &User) -> Result<(), SpawnError> {
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|&g| Gid::from_raw(g))
-        .collect();
-    unistd::setgroups(&groups).map_err(|e| SpawnError::setup("setgroups", e))?;
+    let groups: &[u32] = user.additional_gids().as_deref().unwrap_or_default();
+    // SAFETY: the pointer and length describe `groups` (gid_t is u32), which outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    if ret != 0 {
+        return Err(SpawnError::setup("setgroups", Errno::last()));
+    }
     // SAFETY: prctl(PR_SET_KEEPCAPS, 1) takes no pointers.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
-        return Err(SpawnError::setup(
-            "prctl PR_SET_KEEPCAPS",
-            nix::errno::Errno::last(),
-        ));
+        return Err(SpawnError::setup("prctl PR_SET_KEEPCAPS", Errno::last()));
     }
-    let gid = Gid::from_raw(user.gid());
-    unistd::setresgid(gid, gid, gid)
+    set_ids(libc::SYS_setresgid, user.gid())
         .map_err(|e| SpawnError::setup(format!("setgid {}", user.gid()), e))?;
-    let uid = Uid::from_raw(user.uid());
-    unistd::setresuid(uid, uid, uid)
+    set_ids(libc::SYS_setresuid, user.uid())
         .map_err(|e| SpawnError::setup(format!("setuid {}", user.uid()), e))?;
     stat::umask(Mode::from_bits_truncate(
         user.umask().unwrap_or(DEFAULT_UMASK),
     ));
     Ok(())
+}
+
+/// setresuid/setresgid(id, id, id) as the raw syscall. glibc's wrappers (and nix's, which call
+/// them) broadcast the change to every thread glibc knows of (nptl_setxid.c); after clone3 from a
+/// multi-threaded caller its thread list still names the caller's other threads, which do not
+/// exist in the child, and the wrapper can wait for them forever. The child is single-threaded,
+/// so the per-thread syscall is the whole process.
+fn set_ids(syscall: libc::c_long, id: u32) -> Result<(), Errno> {
+    // SAFETY: setresuid/setresgid take three integer ids, no pointers.
+    let ret = unsafe { libc::syscall(syscall, id, id, id) };
+    Errno::result(ret).map(drop)
 }

@@ -203,7 +203,11 @@ mod tests {
         assert_eq!(min(&fx, "kubepods/burstable/pod1"), "1500");
         assert_eq!(min(&fx, "kubepods/burstable"), "1500");
         assert_eq!(min(&fx, "kubepods"), "1500");
-        assert_eq!(min(&fx, "kubepods/burstable/pod1/c1"), "1000", "the container is not touched");
+        assert_eq!(
+            min(&fx, "kubepods/burstable/pod1/c1"),
+            "1000",
+            "the container is not touched"
+        );
         let pod1 = fx.dir().join("kubepods/burstable/pod1");
         assert_eq!(record::read(&pod1).unwrap(), Some(1500));
 
@@ -266,9 +270,15 @@ mod tests {
         assert!(!fx.dir().join("kubepods/burstable/memory.min").exists());
         assert_eq!(min(&fx, "kubepods"), "0", "a missing file counts as 0");
         fx.set("kubepods/burstable/pod1/c1/memory.min", "x\n");
-        let err = reconcile_ancestors(&Hierarchy::at(fx.dir()), Path::new("/kubepods/burstable/pod1/c1"))
-            .unwrap_err();
-        assert!(matches!(err, QosError::Cgroup(CgroupError::Parse { .. })), "{err}");
+        let err = reconcile_ancestors(
+            &Hierarchy::at(fx.dir()),
+            Path::new("/kubepods/burstable/pod1/c1"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, QosError::Cgroup(CgroupError::Parse { .. })),
+            "{err}"
+        );
     }
 
     #[test]

@@ -54,6 +54,17 @@ pub enum Rule {
     Resources,
 }
 
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rule::Annotation => "annotation",
+            Rule::KubepodsPath => "kubepods cgroupsPath",
+            Rule::OomScoreAdj => "oomScoreAdj",
+            Rule::Resources => "resources",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Classification {
     pub class: QosClass,
@@ -84,14 +95,13 @@ pub fn classify(spec: &Spec) -> Result<Classification, QosError> {
         .and_then(|p| from_kubepods_path(&p.to_string_lossy()))
     {
         (class, Rule::KubepodsPath, reason)
-    } else if let Some(class) = spec
+    } else if let Some((class, adj)) = spec
         .process()
         .as_ref()
         .and_then(|p| p.oom_score_adj())
-        .and_then(from_oom_score_adj)
+        .and_then(|adj| Some((from_oom_score_adj(adj)?, adj)))
     {
-        let adj = spec.process().as_ref().and_then(|p| p.oom_score_adj());
-        let reason = format!("process.oomScoreAdj {} is kubelet's value for {class}", adj.unwrap_or(0));
+        let reason = format!("process.oomScoreAdj {adj} is kubelet's value for {class}");
         (class, Rule::OomScoreAdj, reason)
     } else {
         let (class, reason) = from_resources(resources, memory_request);
@@ -136,7 +146,9 @@ fn memory_request(
     let reservation = resources
         .and_then(|r| r.memory().as_ref())
         .and_then(|m| m.reservation());
-    Ok(reservation.and_then(|r| u64::try_from(r).ok()).filter(|r| *r > 0))
+    Ok(reservation
+        .and_then(|r| u64::try_from(r).ok())
+        .filter(|r| *r > 0))
 }
 
 /// kubelet's QoS parents: cgroupfs `…/kubepods/{besteffort,burstable}/pod<uid>/…` and
@@ -206,24 +218,26 @@ fn from_resources(
         .and_then(|c| c.quota())
         .and_then(|q| u64::try_from(q).ok())
         .filter(|q| *q > 0);
-    let period = cpu.and_then(|c| c.period()).filter(|p| *p > 0).unwrap_or(100_000);
+    let period = cpu
+        .and_then(|c| c.period())
+        .filter(|p| *p > 0)
+        .unwrap_or(100_000);
     let shares = cpu.and_then(|c| c.shares()).filter(|s| *s > 0);
 
-    if limit.is_none() && quota.is_none() && memory_request.is_none() {
-        if shares.is_none_or(|s| s <= MIN_SHARES) {
-            let reason = match shares {
-                Some(s) => format!("no memory limit or request, no cpu quota, cpu shares {s}"),
-                None => "no memory limit or request, no cpu quota, no cpu shares".to_owned(),
-            };
-            return (QosClass::BestEffort, reason);
-        }
+    let min_shares = !matches!(shares, Some(s) if s > MIN_SHARES);
+    if limit.is_none() && quota.is_none() && memory_request.is_none() && min_shares {
+        let reason = match shares {
+            Some(s) => format!("no memory limit or request, no cpu quota, cpu shares {s}"),
+            None => "no memory limit or request, no cpu quota, no cpu shares".to_owned(),
+        };
+        return (QosClass::BestEffort, reason);
     }
     if let (Some(limit), Some(quota), Some(shares)) = (limit, quota, shares) {
         let limit_shares = quota_shares(quota, period);
         // kubelet derives quota and shares from the same milliCPU, each rounded down once:
         // quota*1024/period can come out one below the shares (for any period ≥ 1024 µs).
         let cpu_equal = shares == limit_shares || shares == limit_shares + 1;
-        let memory_equal = memory_request.is_none_or(|r| r == limit);
+        let memory_equal = !matches!(memory_request, Some(r) if r != limit);
         if cpu_equal && memory_equal {
             let reason = format!(
                 "memory limit {limit}, cpu quota {quota}/{period} with cpu shares {shares} (request == limit)"
@@ -356,8 +370,13 @@ mod tests {
                 format!("qos: annotation io.husk.qos.class={bad:?}: allowed values are guaranteed, burstable, besteffort")
             );
         }
-        let err = classify(&spec(&[(MEMORY_REQUEST_ANNOTATION, "1Gi")], None, None, None))
-            .unwrap_err();
+        let err = classify(&spec(
+            &[(MEMORY_REQUEST_ANNOTATION, "1Gi")],
+            None,
+            None,
+            None,
+        ))
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "qos: annotation io.husk.qos.memory-request=\"1Gi\": expected a number of bytes"
@@ -383,7 +402,12 @@ mod tests {
             "cgroupsPath \"/kubepods/burstable/pod1/c\" is under kubepods/burstable"
         );
         // Not kubelet's layout: decided by a later rule.
-        for path in ["/kubepods", "/kubepods/other/x", "/mykubepods/burstable/x", "/test/x"] {
+        for path in [
+            "/kubepods",
+            "/kubepods/other/x",
+            "/mykubepods/burstable/x",
+            "/test/x",
+        ] {
             let s = spec(&[], Some(path), None, None);
             assert_eq!(class_rule(&s).1, Rule::Resources, "{path}");
         }
@@ -455,10 +479,19 @@ mod tests {
             // A memory request alone is a request: not BestEffort.
             (Some(res(0, 64 * mib, 2, 0, 0)), QosClass::Burstable),
             // 1 cpu, 1 GiB, request == limit.
-            (Some(res(GIB, 0, 1024, 100_000, 100_000)), QosClass::Guaranteed),
-            (Some(res(GIB, GIB, 1024, 100_000, 100_000)), QosClass::Guaranteed),
+            (
+                Some(res(GIB, 0, 1024, 100_000, 100_000)),
+                QosClass::Guaranteed,
+            ),
+            (
+                Some(res(GIB, GIB, 1024, 100_000, 100_000)),
+                QosClass::Guaranteed,
+            ),
             // 100m: quota 10000, shares 102 (102.4 rounded down).
-            (Some(res(GIB, 0, 102, 10_000, 100_000)), QosClass::Guaranteed),
+            (
+                Some(res(GIB, 0, 102, 10_000, 100_000)),
+                QosClass::Guaranteed,
+            ),
             // 333m with a 12345 µs period: quota 4110, shares 340; 4110*1024/12345 = 340.9.
             (Some(res(GIB, 0, 340, 4110, 12345)), QosClass::Guaranteed),
             // kubelet rounds quota and shares separately: 42m with a 33333 µs period gives quota
@@ -466,9 +499,15 @@ mod tests {
             (Some(res(GIB, 0, 43, 1399, 33_333)), QosClass::Guaranteed),
             (Some(res(GIB, 0, 44, 1399, 33_333)), QosClass::Burstable),
             // request 500m, limit 1 cpu.
-            (Some(res(GIB, 0, 512, 100_000, 100_000)), QosClass::Burstable),
+            (
+                Some(res(GIB, 0, 512, 100_000, 100_000)),
+                QosClass::Burstable,
+            ),
             // memory request below the limit.
-            (Some(res(GIB, 512 * mib, 1024, 100_000, 100_000)), QosClass::Burstable),
+            (
+                Some(res(GIB, 512 * mib, 1024, 100_000, 100_000)),
+                QosClass::Burstable,
+            ),
             // A limit without a quota, a quota without a limit, no shares.
             (Some(res(GIB, 0, 1024, 0, 0)), QosClass::Burstable),
             (Some(res(0, 0, 1024, 100_000, 100_000)), QosClass::Burstable),
@@ -478,8 +517,13 @@ mod tests {
             let s = spec(&[], None, None, resources.clone());
             assert_eq!(class_rule(&s), (class, Rule::Resources), "{resources:?}");
         }
-        let c = classify(&spec(&[], None, None, Some(res(GIB, 0, 512, 100_000, 100_000))))
-            .unwrap();
+        let c = classify(&spec(
+            &[],
+            None,
+            None,
+            Some(res(GIB, 0, 512, 100_000, 100_000)),
+        ))
+        .unwrap();
         assert_eq!(
             c.reason,
             "memory limit 1073741824, cpu quota 100000/100000, cpu shares 512: requests below limits"
@@ -488,7 +532,12 @@ mod tests {
 
     #[test]
     fn memory_request_from_annotation_then_reservation() {
-        let s = spec(&[(MEMORY_REQUEST_ANNOTATION, "1000")], None, None, Some(res(0, 5000, 0, 0, 0)));
+        let s = spec(
+            &[(MEMORY_REQUEST_ANNOTATION, "1000")],
+            None,
+            None,
+            Some(res(0, 5000, 0, 0, 0)),
+        );
         assert_eq!(classify(&s).unwrap().memory_request, Some(1000));
         let s = spec(&[], None, None, Some(res(0, 5000, 0, 0, 0)));
         assert_eq!(classify(&s).unwrap().memory_request, Some(5000));

@@ -59,25 +59,28 @@ pub fn explain(spec: &Spec, policy: &Policy) -> Result<Explanation, QosError> {
     })
 }
 
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Rule::Annotation => "annotation",
-            Rule::KubepodsPath => "kubepods cgroupsPath",
-            Rule::OomScoreAdj => "oomScoreAdj",
-            Rule::Resources => "resources",
-        })
-    }
-}
-
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "class: {} (rule: {}; {})", self.class, self.rule, self.reason)?;
+        writeln!(
+            f,
+            "class: {} (rule: {}; {})",
+            self.class, self.rule, self.reason
+        )?;
         if let Some(request) = self.memory_request {
             writeln!(f, "memory request: {request}")?;
         }
-        let value_width = self.files.iter().map(|e| e.value.len()).max().unwrap_or(0).max(5);
-        writeln!(f, "{:<12} {:<value_width$} {:<15} WHY", "FILE", "VALUE", "SOURCE")?;
+        let value_width = self
+            .files
+            .iter()
+            .map(|e| e.value.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        writeln!(
+            f,
+            "{:<12} {:<value_width$} {:<15} WHY",
+            "FILE", "VALUE", "SOURCE"
+        )?;
         for e in &self.files {
             writeln!(
                 f,
@@ -100,14 +103,20 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Spec {
-        let path = format!("{}/../../shared/fixtures/engine-configs/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../shared/fixtures/engine-configs/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         Spec::load(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
     #[test]
     fn table_and_json() {
         let mut spec = fixture("ctr-memory-limit-cpushares512.config.json");
-        let annotations = [("io.husk.qos.memory-request".to_owned(), "16777216".to_owned())];
+        let annotations = [(
+            "io.husk.qos.memory-request".to_owned(),
+            "16777216".to_owned(),
+        )];
         spec.set_annotations(Some(annotations.into_iter().collect()));
         let e = explain(&spec, &Policy::default()).unwrap();
         assert_eq!((e.class, e.rule), (QosClass::Burstable, Rule::Resources));
@@ -119,16 +128,31 @@ mod tests {
         );
         assert_eq!(lines[1], "memory request: 16777216");
         assert_eq!(lines[2], "FILE         VALUE    SOURCE          WHY");
-        assert_eq!(lines[3], "memory.max   67108864 spec            linux.resources.memory.limit");
-        assert_eq!(lines[4], "memory.min   16777216 policy default  burstable: the memory request");
+        assert_eq!(
+            lines[3],
+            "memory.max   67108864 spec            linux.resources.memory.limit"
+        );
+        assert_eq!(
+            lines[4],
+            "memory.min   16777216 policy default  burstable: the memory request"
+        );
         // 16777216 + 0.9 × 50331648 = 62075699.2 -> 15155 pages.
         assert_eq!(
             lines[5],
             "memory.high  62074880 policy default  burstable: request + 0.9 × (limit − request), page-aligned (KEP-2570)"
         );
-        assert_eq!(lines[6], "cpu.weight   59       spec            linux.resources.cpu.shares 512");
-        assert!(lines[7].starts_with("note: memory.min protects only as far"), "{text}");
-        assert!(lines[8].starts_with("note: cpu.weight only competes among sibling cgroups"), "{text}");
+        assert_eq!(
+            lines[6],
+            "cpu.weight   59       spec            linux.resources.cpu.shares 512"
+        );
+        assert!(
+            lines[7].starts_with("note: memory.min protects only as far"),
+            "{text}"
+        );
+        assert!(
+            lines[8].starts_with("note: cpu.weight only competes among sibling cgroups"),
+            "{text}"
+        );
 
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["class"], "burstable");
@@ -143,31 +167,74 @@ mod tests {
         let table = [
             // CRI sandbox and container without kubelet's cgroup parent or oom_score_adj (0 is not a
             // kubelet value): nothing asked, BestEffort. Another runtime's qos annotation is ignored.
-            ("cri-host-container.config.json", QosClass::BestEffort, Rule::Resources),
-            ("cri-host-sandbox.config.json", QosClass::BestEffort, Rule::Resources),
+            (
+                "cri-host-container.config.json",
+                QosClass::BestEffort,
+                Rule::Resources,
+            ),
+            (
+                "cri-host-sandbox.config.json",
+                QosClass::BestEffort,
+                Rule::Resources,
+            ),
             (
                 "cri-host-sandbox-cgroups-enabled-attempt.config.json",
                 QosClass::Burstable,
                 Rule::KubepodsPath,
             ),
-            ("ctr-memory-limit-cpushares512.config.json", QosClass::Burstable, Rule::Resources),
-            ("ctr-run-d.config.json", QosClass::BestEffort, Rule::Resources),
-            ("podman-bridge-network.config.json", QosClass::BestEffort, Rule::Resources),
-            ("podman-runc-memory64m-cpushares512.config.json", QosClass::Burstable, Rule::Resources),
-            ("podman-runc-run-d.config.json", QosClass::BestEffort, Rule::Resources),
+            (
+                "ctr-memory-limit-cpushares512.config.json",
+                QosClass::Burstable,
+                Rule::Resources,
+            ),
+            (
+                "ctr-run-d.config.json",
+                QosClass::BestEffort,
+                Rule::Resources,
+            ),
+            (
+                "podman-bridge-network.config.json",
+                QosClass::BestEffort,
+                Rule::Resources,
+            ),
+            (
+                "podman-runc-memory64m-cpushares512.config.json",
+                QosClass::Burstable,
+                Rule::Resources,
+            ),
+            (
+                "podman-runc-run-d.config.json",
+                QosClass::BestEffort,
+                Rule::Resources,
+            ),
         ];
         for (name, class, rule) in table {
             let e = explain(&fixture(name), &Policy::default()).unwrap();
             assert_eq!((e.class, e.rule), (class, rule), "{name}: {}", e.reason);
         }
-        let e = explain(&fixture("cri-host-sandbox-cgroups-enabled-attempt.config.json"), &Policy::default())
-            .unwrap();
+        let e = explain(
+            &fixture("cri-host-sandbox-cgroups-enabled-attempt.config.json"),
+            &Policy::default(),
+        )
+        .unwrap();
         // The pause container's shares 2 are the spec's: weight 1, not the burstable default.
         let weight = e.files.iter().find(|f| f.file == "cpu.weight").unwrap();
         assert_eq!(weight.value, "1");
-        let e = explain(&fixture("podman-runc-run-d.config.json"), &Policy::default()).unwrap();
-        let values: Vec<(&str, &str)> = e.files.iter().map(|f| (f.file, f.value.as_str())).collect();
-        assert_eq!(values, [("memory.min", "0"), ("memory.high", "max"), ("cpu.weight", "100")]);
+        let e = explain(
+            &fixture("podman-runc-run-d.config.json"),
+            &Policy::default(),
+        )
+        .unwrap();
+        let values: Vec<(&str, &str)> =
+            e.files.iter().map(|f| (f.file, f.value.as_str())).collect();
+        assert_eq!(
+            values,
+            [
+                ("memory.min", "0"),
+                ("memory.high", "max"),
+                ("cpu.weight", "100")
+            ]
+        );
     }
 
     #[test]
@@ -179,6 +246,9 @@ mod tests {
         let e = explain(&fixture("ctr-run-d.config.json"), &off).unwrap();
         assert!(!e.enabled);
         assert!(e.files.is_empty());
-        assert_eq!(e.notes, ["the QoS engine is off in the policy: husk writes no policy values"]);
+        assert_eq!(
+            e.notes,
+            ["the QoS engine is off in the policy: husk writes no policy values"]
+        );
     }
 }

@@ -149,7 +149,11 @@ pub(crate) fn plan_with_page_size(
     let mut entries = Vec::with_capacity(6);
     entries.extend(inputs.unified("memory.max").or_else(|| {
         let limit = inputs.spec_limit?;
-        Some(spec_entry("memory.max", memory_value(limit), "linux.resources.memory.limit".into()))
+        Some(spec_entry(
+            "memory.max",
+            memory_value(limit),
+            "linux.resources.memory.limit".into(),
+        ))
     }));
     entries.extend(inputs.unified("memory.low").or_else(|| {
         let reservation = inputs.reservation?;
@@ -159,25 +163,33 @@ pub(crate) fn plan_with_page_size(
             "linux.resources.memory.reservation".into(),
         ))
     }));
-    entries.extend(inputs.unified("memory.min").or_else(|| {
-        class_policy.map(|p| memory_min(c, p, inputs.limit()))
-    }));
-    entries.extend(inputs.unified("memory.high").or_else(|| {
-        class_policy.map(|p| memory_high(c, p, inputs.limit(), page))
-    }));
-    entries.extend(inputs.unified("cpu.weight").or_else(|| match inputs.shares {
-        Some(shares) => Some(spec_entry(
-            "cpu.weight",
-            shares_to_weight(shares).to_string(),
-            format!("linux.resources.cpu.shares {shares}"),
-        )),
-        None => class_policy.map(|p| PlanEntry {
-            file: "cpu.weight",
-            value: p.cpu_weight.to_string(),
-            source: Source::Policy,
-            detail: format!("{}: no cpu shares in the spec", c.class),
-        }),
-    }));
+    entries.extend(
+        inputs
+            .unified("memory.min")
+            .or_else(|| class_policy.map(|p| memory_min(c, p, inputs.limit()))),
+    );
+    entries.extend(
+        inputs
+            .unified("memory.high")
+            .or_else(|| class_policy.map(|p| memory_high(c, p, inputs.limit(), page))),
+    );
+    entries.extend(
+        inputs
+            .unified("cpu.weight")
+            .or_else(|| match inputs.shares {
+                Some(shares) => Some(spec_entry(
+                    "cpu.weight",
+                    shares_to_weight(shares).to_string(),
+                    format!("linux.resources.cpu.shares {shares}"),
+                )),
+                None => class_policy.map(|p| PlanEntry {
+                    file: "cpu.weight",
+                    value: p.cpu_weight.to_string(),
+                    source: Source::Policy,
+                    detail: format!("{}: no cpu shares in the spec", c.class),
+                }),
+            }),
+    );
     entries.extend(inputs.unified("cpu.max").or_else(|| {
         if inputs.quota.is_none() && inputs.period.is_none() {
             return None;
@@ -188,7 +200,11 @@ pub(crate) fn plan_with_page_size(
             Some(q) => format!("{q} {period}"),
             None => format!("max {period}"),
         };
-        Some(spec_entry("cpu.max", value, "linux.resources.cpu.quota/period".into()))
+        Some(spec_entry(
+            "cpu.max",
+            value,
+            "linux.resources.cpu.quota/period".into(),
+        ))
     }));
     QosPlan {
         class: c.class,
@@ -221,7 +237,9 @@ fn memory_min(c: &Classification, p: &ClassPolicy, limit: Option<u64>) -> PlanEn
         _ => return entry(0, format!("{class}: no memory request known")),
     };
     match limit {
-        Some(limit) if amount > limit => entry(limit, format!("{class}: {what}, capped at the limit")),
+        Some(limit) if amount > limit => {
+            entry(limit, format!("{class}: {what}, capped at the limit"))
+        }
         _ => entry(amount, format!("{class}: {what}")),
     }
 }
@@ -260,7 +278,9 @@ fn memory_high(c: &Classification, p: &ClassPolicy, limit: Option<u64>, page: u6
     };
     let high = high / page * page;
     if high <= request {
-        return max(format!("{class}: the throttling point is not above the request"));
+        return max(format!(
+            "{class}: the throttling point is not above the request"
+        ));
     }
     policy_entry("memory.high", high.to_string(), detail)
 }
@@ -286,15 +306,20 @@ mod tests {
         if shares != 0 {
             cpu = cpu.shares(shares);
         }
-        let unified: HashMap<String, String> =
-            unified.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let unified: HashMap<String, String> = unified
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let resources = LinuxResourcesBuilder::default()
             .memory(memory.build().unwrap())
             .cpu(cpu.build().unwrap())
             .unified(unified)
             .build()
             .unwrap();
-        let linux = LinuxBuilder::default().resources(resources).build().unwrap();
+        let linux = LinuxBuilder::default()
+            .resources(resources)
+            .build()
+            .unwrap();
         SpecBuilder::default().linux(linux).build().unwrap()
     }
 
@@ -325,11 +350,17 @@ mod tests {
 
     #[test]
     fn guaranteed_protects_the_limit_and_does_not_throttle() {
-        let p = planned(&class(QosClass::Guaranteed, None), &spec(GIB as i64, 0, &[]));
+        let p = planned(
+            &class(QosClass::Guaranteed, None),
+            &spec(GIB as i64, 0, &[]),
+        );
         assert_eq!(entry(&p, "memory.min"), policy("1073741824"));
         assert_eq!(entry(&p, "memory.high"), policy("max"));
         assert_eq!(entry(&p, "cpu.weight"), policy("10000"));
-        assert_eq!(entry(&p, "memory.max"), Some(("1073741824".into(), Source::Spec)));
+        assert_eq!(
+            entry(&p, "memory.max"),
+            Some(("1073741824".into(), Source::Spec))
+        );
         assert_eq!(p.memory_min(), GIB);
         // Forced by annotation without a limit: the request, if any.
         let p = planned(&class(QosClass::Guaranteed, Some(MIB)), &spec(0, 0, &[]));
@@ -360,7 +391,10 @@ mod tests {
 
     #[test]
     fn burstable_limit_without_request_uses_request_zero() {
-        let p = planned(&class(QosClass::Burstable, None), &spec(1000 * PAGE as i64, 0, &[]));
+        let p = planned(
+            &class(QosClass::Burstable, None),
+            &spec(1000 * PAGE as i64, 0, &[]),
+        );
         assert_eq!(entry(&p, "memory.high"), policy("3686400"));
         assert_eq!(entry(&p, "memory.min"), policy("0"));
         assert_eq!(p.memory_min(), 0);
@@ -368,7 +402,10 @@ mod tests {
 
     #[test]
     fn burstable_request_without_limit_is_one_point_two_times() {
-        let p = planned(&class(QosClass::Burstable, Some(100 * MIB)), &spec(0, 0, &[]));
+        let p = planned(
+            &class(QosClass::Burstable, Some(100 * MIB)),
+            &spec(0, 0, &[]),
+        );
         // 125829120 is already page-aligned.
         assert_eq!(entry(&p, "memory.high"), policy("125829120"));
         let p = planned(&class(QosClass::Burstable, Some(10_000)), &spec(0, 0, &[]));
@@ -383,7 +420,10 @@ mod tests {
         assert_eq!(entry(&p, "memory.min"), policy("1073741824"));
         assert_eq!(entry(&p, "memory.high"), policy("max"));
         let min = p.entries.iter().find(|e| e.file == "memory.min").unwrap();
-        assert_eq!(min.detail, "burstable: the memory request, capped at the limit");
+        assert_eq!(
+            min.detail,
+            "burstable: the memory request, capped at the limit"
+        );
         // Request a few bytes below the limit: the page-aligned point falls under the request.
         let c = class(QosClass::Burstable, Some(GIB - 10));
         let p = planned(&c, &spec(GIB as i64, 0, &[]));
@@ -411,8 +451,15 @@ mod tests {
             (QosClass::BestEffort, 2, "1"),
         ] {
             let p = planned(&class(c, None), &spec(0, shares, &[]));
-            assert_eq!(entry(&p, "cpu.weight"), Some((weight.into(), Source::Spec)), "{c}");
-            assert_eq!(p.policy_writes().filter(|e| e.file == "cpu.weight").count(), 0);
+            assert_eq!(
+                entry(&p, "cpu.weight"),
+                Some((weight.into(), Source::Spec)),
+                "{c}"
+            );
+            assert_eq!(
+                p.policy_writes().filter(|e| e.file == "cpu.weight").count(),
+                0
+            );
         }
     }
 
@@ -421,19 +468,36 @@ mod tests {
         let s = spec(
             GIB as i64,
             512,
-            &[("memory.min", "5"), ("cpu.weight", "77"), ("memory.max", "409600")],
+            &[
+                ("memory.min", "5"),
+                ("cpu.weight", "77"),
+                ("memory.max", "409600"),
+            ],
         );
         let p = planned(&class(QosClass::Burstable, None), &s);
         assert_eq!(entry(&p, "memory.min"), Some(("5".into(), Source::Unified)));
-        assert_eq!(entry(&p, "cpu.weight"), Some(("77".into(), Source::Unified)));
-        assert_eq!(entry(&p, "memory.max"), Some(("409600".into(), Source::Unified)));
+        assert_eq!(
+            entry(&p, "cpu.weight"),
+            Some(("77".into(), Source::Unified))
+        );
+        assert_eq!(
+            entry(&p, "memory.max"),
+            Some(("409600".into(), Source::Unified))
+        );
         // 0.9 × 409600 = 368640, from the unified limit, not the spec's 1 GiB.
         assert_eq!(entry(&p, "memory.high"), policy("368640"));
         let writes: Vec<&str> = p.policy_writes().map(|e| e.file).collect();
         assert_eq!(writes, ["memory.high"]);
-        let s = spec(GIB as i64, 0, &[("memory.high", "max"), ("memory.max", "max")]);
+        let s = spec(
+            GIB as i64,
+            0,
+            &[("memory.high", "max"), ("memory.max", "max")],
+        );
         let p = planned(&class(QosClass::Guaranteed, None), &s);
-        assert_eq!(entry(&p, "memory.high"), Some(("max".into(), Source::Unified)));
+        assert_eq!(
+            entry(&p, "memory.high"),
+            Some(("max".into(), Source::Unified))
+        );
         // Unlimited through unified: nothing to protect.
         assert_eq!(entry(&p, "memory.min"), policy("0"));
     }

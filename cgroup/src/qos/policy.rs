@@ -108,7 +108,9 @@ impl Policy {
         };
         match std::fs::read_to_string(path) {
             Ok(text) => Policy::parse(&text, path),
-            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Policy::default()),
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Policy::default())
+            }
             Err(e) => Err(QosError::PolicyRead {
                 path: path.to_owned(),
                 errno: e.into(),
@@ -167,7 +169,11 @@ impl ClassFile {
         if let Some(f) = self.memory_high_factor {
             // 0 puts memory.high at the request (never written), 1 at the limit.
             if !(0.0..=1.0).contains(&f) {
-                return Err(out_of_range("memory_high_factor", f.to_string(), "0.0..=1.0"));
+                return Err(out_of_range(
+                    "memory_high_factor",
+                    f.to_string(),
+                    "0.0..=1.0",
+                ));
             }
             class.memory_high_factor = f;
         }
@@ -227,9 +233,18 @@ mod tests {
     #[test]
     fn out_of_range_values_name_the_key() {
         let table = [
-            ("[guaranteed]\ncpu_weight = 0", "guaranteed.cpu_weight = 0 is out of range: 1..=10000"),
-            ("[burstable]\ncpu_weight = 10001", "burstable.cpu_weight = 10001 is out of range: 1..=10000"),
-            ("[besteffort]\ncpu_weight = -5", "besteffort.cpu_weight = -5 is out of range: 1..=10000"),
+            (
+                "[guaranteed]\ncpu_weight = 0",
+                "guaranteed.cpu_weight = 0 is out of range: 1..=10000",
+            ),
+            (
+                "[burstable]\ncpu_weight = 10001",
+                "burstable.cpu_weight = 10001 is out of range: 1..=10000",
+            ),
+            (
+                "[besteffort]\ncpu_weight = -5",
+                "besteffort.cpu_weight = -5 is out of range: 1..=10000",
+            ),
             (
                 "[burstable]\nmemory_high_factor = 1.5",
                 "burstable.memory_high_factor = 1.5 is out of range: 0.0..=1.0",
@@ -245,7 +260,10 @@ mod tests {
         ];
         for (text, message) in table {
             let err = parse(text).unwrap_err();
-            assert_eq!(err.to_string(), format!("qos: policy /etc/husk/qos.toml: {message}"));
+            assert_eq!(
+                err.to_string(),
+                format!("qos: policy /etc/husk/qos.toml: {message}")
+            );
         }
         parse("[guaranteed]\ncpu_weight = 1\n[burstable]\ncpu_weight = 10000").unwrap();
     }
@@ -256,7 +274,11 @@ mod tests {
         assert!(matches!(err, QosError::PolicyParse { .. }), "{err}");
         assert!(err.to_string().contains("cpu_wieght"), "{err}");
         let err = parse("enabled = \"yes\"").unwrap_err();
-        assert!(err.to_string().starts_with("qos: policy /etc/husk/qos.toml: "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("qos: policy /etc/husk/qos.toml: "),
+            "{err}"
+        );
         assert!(err.to_string().contains("enabled"), "{err}");
         let err = parse("[platinum]\ncpu_weight = 3").unwrap_err();
         assert!(err.to_string().contains("platinum"), "{err}");
@@ -269,10 +291,16 @@ mod tests {
         let err = Policy::load(Some(&missing)).unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("qos: read policy {}: no such file or directory (ENOENT)", missing.display())
+            format!(
+                "qos: read policy {}: no such file or directory (ENOENT)",
+                missing.display()
+            )
         );
         std::fs::write(&missing, "[besteffort]\ncpu_weight = 7\n").unwrap();
-        assert_eq!(Policy::load(Some(&missing)).unwrap().besteffort.cpu_weight, 7);
+        assert_eq!(
+            Policy::load(Some(&missing)).unwrap().besteffort.cpu_weight,
+            7
+        );
         if !Path::new(DEFAULT_POLICY_PATH).exists() {
             assert_eq!(Policy::load(None).unwrap(), Policy::default());
         }

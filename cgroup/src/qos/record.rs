@@ -14,9 +14,8 @@ use super::error::QosError;
 const NAME: &std::ffi::CStr = c"user.husk.qos";
 const PREFIX: &str = "memory.min=";
 
-fn c_path(dir: &Path) -> CString {
-    // A path from read_dir or a normalized cgroupsPath has no NUL byte.
-    CString::new(dir.as_os_str().as_bytes()).expect("no NUL in a cgroup path")
+fn c_path(dir: &Path, op: &'static str) -> Result<CString, QosError> {
+    CString::new(dir.as_os_str().as_bytes()).map_err(|_| error(dir, op, Errno::EINVAL))
 }
 
 fn error(dir: &Path, op: &'static str, errno: Errno) -> QosError {
@@ -30,7 +29,7 @@ fn error(dir: &Path, op: &'static str, errno: Errno) -> QosError {
 /// The memory.min husk last wrote at `dir`; None when husk has no record there (or the filesystem
 /// has no user xattrs).
 pub(crate) fn read(dir: &Path) -> Result<Option<u64>, QosError> {
-    let path = c_path(dir);
+    let path = c_path(dir, "getxattr")?;
     let mut buf = [0u8; 64];
     // SAFETY: path and name are NUL-terminated; buf is writable for buf.len() bytes.
     let n = unsafe {
@@ -60,7 +59,7 @@ pub(crate) fn read(dir: &Path) -> Result<Option<u64>, QosError> {
 /// Records `memory_min` at `dir`; false when the filesystem has no user xattrs (husk then cannot
 /// tell its values from others' and leaves the file alone).
 pub(crate) fn write(dir: &Path, memory_min: u64) -> Result<bool, QosError> {
-    let path = c_path(dir);
+    let path = c_path(dir, "setxattr")?;
     let value = format!("{PREFIX}{memory_min}");
     // SAFETY: path and name are NUL-terminated; value is readable for value.len() bytes.
     let ret = unsafe {
@@ -83,7 +82,7 @@ pub(crate) fn write(dir: &Path, memory_min: u64) -> Result<bool, QosError> {
 
 /// Drops husk's record at `dir` (a memory.min husk gave back to 0 is nobody's).
 pub(crate) fn remove(dir: &Path) -> Result<(), QosError> {
-    let path = c_path(dir);
+    let path = c_path(dir, "removexattr")?;
     // SAFETY: path and name are NUL-terminated.
     let ret = unsafe { libc::removexattr(path.as_ptr(), NAME.as_ptr()) };
     match ret {

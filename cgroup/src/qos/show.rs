@@ -64,10 +64,19 @@ pub fn show(h: &Hierarchy, rel: &Path) -> Result<QosStatus, QosError> {
     let dir = under_root(h.root(), rel)?;
     let files = FILES
         .iter()
-        .map(|name| Ok((*name, file::read_optional(&dir, name)?.map(|v| v.trim().to_owned()))))
+        .map(|name| {
+            Ok((
+                *name,
+                file::read_optional(&dir, name)?.map(|v| v.trim().to_owned()),
+            ))
+        })
         .collect::<Result<Vec<_>, QosError>>()?;
     let memory_events = file::read_optional(&dir, "memory.events")?.map(|content| {
-        let count = |key| event_value(&content, key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let count = |key| {
+            event_value(&content, key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
         MemoryEvents {
             high: count("high"),
             max: count("max"),
@@ -175,10 +184,17 @@ impl fmt::Display for QosStatus {
             writeln!(f, "  {name:<12} {}", value.as_deref().unwrap_or("-"))?;
         }
         match &self.memory_events {
-            Some(e) => writeln!(f, "memory.events: high {} max {} oom_kill {}", e.high, e.max, e.oom_kill)?,
+            Some(e) => writeln!(
+                f,
+                "memory.events: high {} max {} oom_kill {}",
+                e.high, e.max, e.oom_kill
+            )?,
             None => writeln!(f, "memory.events: -")?,
         }
-        for (name, psi) in [("memory", &self.memory_pressure), ("cpu", &self.cpu_pressure)] {
+        for (name, psi) in [
+            ("memory", &self.memory_pressure),
+            ("cpu", &self.cpu_pressure),
+        ] {
             match psi {
                 Some(p) => writeln!(
                     f,
@@ -191,8 +207,16 @@ impl fmt::Display for QosStatus {
         writeln!(f, "protection (memory.min, effective, from the top):")?;
         for level in &self.protection {
             let min = level.memory_min.map_or("-".to_owned(), |m| m.to_string());
-            let husk = if level.managed_by_husk { "  (husk)" } else { "" };
-            writeln!(f, "  {:<48} {min:>14} {:>14}{husk}", level.path, level.effective_min)?;
+            let husk = if level.managed_by_husk {
+                "  (husk)"
+            } else {
+                ""
+            };
+            writeln!(
+                f,
+                "  {:<48} {min:>14} {:>14}{husk}",
+                level.path, level.effective_min
+            )?;
         }
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
@@ -268,8 +292,14 @@ mod tests {
             ]
         );
         let text = status.to_string();
-        assert!(text.contains("memory.events: high 12 max 3 oom_kill 1"), "{text}");
-        assert!(text.contains("only competes among sibling cgroups"), "{text}");
+        assert!(
+            text.contains("memory.events: high 12 max 3 oom_kill 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("only competes among sibling cgroups"),
+            "{text}"
+        );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["protection"][2]["effective_min"], 400);
         assert_eq!(json["memory_events"]["oom_kill"], 1);

@@ -2,11 +2,11 @@
 //! -> spawn -> state.json + pid file. Any failure after the state directory exists undoes
 //! everything (kills and reaps the init, removes the cgroup and the directory).
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use husk_cgroup::{Cgroup, Hierarchy};
-use husk_oci::{Bundle, ContainerStatus, Timestamp};
+use husk_oci::{Bundle, ContainerStatus, State, Timestamp};
 use husk_spawn::{Console, SeccompStep, SpawnRequest, Spawned, StartGate};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{
@@ -14,14 +14,14 @@ use nix::sys::socket::{
 };
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::Hook;
+use oci_spec::runtime::{Hook, Hooks, Spec};
 
 use super::Context;
 use crate::cli::CreateArgs;
 use crate::container::Record;
 use crate::hooks;
 use crate::procfs::ProcStat;
-use crate::seccomp_notify;
+use crate::seccomp::Seccomp;
 use crate::store::{write_atomically, ContainerDir, DirLock};
 
 pub fn run(ctx: &Context, args: &CreateArgs) -> Result<i32> {
@@ -57,12 +57,12 @@ pub struct Launched {
 
 impl Launched {
     /// Keeps the container; returns its parts for callers that go on managing it (`run`).
-    pub fn commit(mut self) -> (ContainerDir, Cgroup, Spawned, Record) {
+    pub fn commit(mut self) -> (ContainerDir, Spawned, Record) {
         let dir = self.rollback.dir.take().expect("set until commit");
-        let cgroup = self.rollback.cgroup.take().expect("set until commit");
+        self.rollback.cgroup = None;
         self.rollback.pid = None;
         self.rollback.lock = None;
-        (dir, cgroup, self.spawned, self.record)
+        (dir, self.spawned, self.record)
     }
 }
 
@@ -114,85 +114,40 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
     rollback.dir = Some(dir.clone());
     rollback.lock = Some(dir.lock()?);
 
-    let linux = spec.linux().as_ref();
-    let cgroups_path = linux
-        .and_then(|l| l.cgroups_path().as_deref())
-        .map(path_str)
-        .transpose()?;
-    let cgroup_path = husk_cgroup::container_path(cgroups_path, &args.id, ctx.systemd_cgroup)?;
-    let hierarchy = Hierarchy::detect()?;
-    let resources = crate::devices::cgroup_resources(spec);
-    let cgroup =
-        rollback
-            .cgroup
-            .insert(Cgroup::create(&hierarchy, &cgroup_path, Some(&resources))?);
-    let cgroup_fd = cgroup.open_fd()?;
+    let cgroup_path = cgroup_path(ctx, spec, &args.id)?;
+    let cgroup = Cgroup::create(
+        &Hierarchy::detect()?,
+        &cgroup_path,
+        Some(&crate::devices::cgroup_resources(spec)),
+    )?;
+    let cgroup_fd = rollback.cgroup.insert(cgroup).open_fd()?;
 
     let start_gate = match mode {
         Mode::Create => StartGate::Socket(listen_start_socket(&dir.start_socket())?),
         Mode::Run { .. } => StartGate::Immediate,
     };
-
-    // Compiled here, installed by the init as its last step before execve.
-    let seccomp_profile = linux.and_then(|l| l.seccomp().as_ref());
-    let seccomp_filter = match seccomp_profile {
-        Some(profile) => Some(husk_seccomp::compile(profile).context("linux.seccomp")?),
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(Seccomp::compile(profile)?),
         None => None,
     };
-    let install_seccomp = seccomp_filter
-        .as_ref()
-        .map(|filter| move || filter.install().map_err(|err| format!("seccomp: {err}")));
-    let seccomp: Option<SeccompStep> = install_seccomp.as_ref().map(|f| f as SeccompStep);
-    // SCMP_ACT_NOTIFY: the listener fd comes back from the init and goes to the agent at
-    // listenerPath once the init's pid is known.
-    let notify_agent = match (
-        seccomp_filter.as_ref().is_some_and(|f| f.has_listener()),
-        seccomp_profile,
-    ) {
-        (false, _) | (true, None) => None,
-        (true, Some(profile)) => Some(
-            profile
-                .listener_path()
-                .as_deref()
-                .context("linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY")?,
-        ),
-    };
+    let install_seccomp = seccomp.as_ref().map(|s| move || s.install());
     let mut seccomp_listener: Option<OwnedFd> = None;
     let mut keep_seccomp_listener = |fd: OwnedFd| -> Result<(), String> {
         seccomp_listener = Some(fd);
         Ok(())
     };
 
-    let spec_hooks = spec.hooks().as_ref();
-    let hook_list = |get: fn(&oci_spec::runtime::Hooks) -> &Option<Vec<Hook>>| -> Vec<Hook> {
-        spec_hooks.and_then(|h| get(h).clone()).unwrap_or_default()
-    };
-    let mut record = Record {
-        oci_version: spec.version().clone(),
-        id: args.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: Timestamp::now().rfc3339_nano(),
-        annotations: spec
-            .annotations()
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        cgroup_path,
-        poststart: hook_list(|h| h.poststart()),
-        poststop: hook_list(|h| h.poststop()),
-    };
-
+    let mut record = new_record(&bundle, &args.id, cgroup_path);
+    let creating = record.state(ContainerStatus::Creating);
+    let hooks = SpecHooks(spec.hooks().as_ref());
     // prestart (deprecated) then createRuntime, in the runtime namespace while the init waits
     // after its mounts (runtime-spec config.md "Lifecycle" steps 5-6).
-    let prestart = hook_list(|h| h.prestart());
-    let create_runtime = hook_list(|h| h.create_runtime());
-    let creating = record.state(ContainerStatus::Creating);
+    let (prestart, create_runtime) = (
+        hooks.list(Hooks::prestart),
+        hooks.list(Hooks::create_runtime),
+    );
     let mut run_runtime_hooks = |pid: i32| -> Result<(), String> {
-        let state = husk_oci::State {
+        let state = State {
             pid,
             ..creating.clone()
         };
@@ -200,8 +155,6 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         hooks::run_all("createRuntime", &create_runtime, &state).map_err(|e| e.to_string())
     };
     let has_runtime_hooks = !prestart.is_empty() || !create_runtime.is_empty();
-    let has_child_hooks =
-        spec_hooks.is_some_and(|h| h.create_container().is_some() || h.start_container().is_some());
 
     let request = SpawnRequest {
         spec,
@@ -213,7 +166,8 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
-        state_json: if has_child_hooks {
+        // Only the init's own hooks (createContainer, startContainer) read it.
+        state_json: if hooks.in_container() {
             creating.to_json()
         } else {
             String::new()
@@ -223,24 +177,24 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         } else {
             None
         },
-        seccomp,
-        on_seccomp_listener: match notify_agent {
-            Some(_) => Some(&mut keep_seccomp_listener),
-            None => None,
+        seccomp: install_seccomp.as_ref().map(|f| f as SeccompStep),
+        on_seccomp_listener: if seccomp.as_ref().is_some_and(Seccomp::wants_listener) {
+            Some(&mut keep_seccomp_listener)
+        } else {
+            None
         },
     };
     let spawned = husk_spawn::spawn(request).map_err(|err| anyhow!("{}: {err}", mode.verb()))?;
     rollback.pid = Some(spawned.pid);
     ctx.log.debug(|| format!("init pid {}", spawned.pid));
-    if let (Some(agent), Some(listener)) = (notify_agent, seccomp_listener.take()) {
-        let metadata = seccomp_profile
-            .and_then(|p| p.listener_metadata().as_deref())
-            .unwrap_or_default();
-        let state = husk_oci::State {
-            pid: spawned.pid,
-            ..creating.clone()
-        };
-        seccomp_notify::send_listener(agent, &listener, metadata, &state)?;
+    if let (Some(seccomp), Some(listener)) = (&seccomp, &seccomp_listener) {
+        seccomp.send_listener(
+            listener,
+            &State {
+                pid: spawned.pid,
+                ..creating
+            },
+        )?;
     }
 
     // Not reaped yet, so /proc/<pid> exists even if the init already exited.
@@ -257,6 +211,66 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         spawned,
         rollback,
     })
+}
+
+/// linux.cgroupsPath (or `/<id>`), relative to the cgroup2 root.
+fn cgroup_path(ctx: &Context, spec: &Spec, id: &str) -> Result<PathBuf> {
+    let cgroups_path = match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref())
+    {
+        Some(path) => Some(
+            path.to_str()
+                .with_context(|| format!("linux.cgroupsPath {path:?}: not UTF-8"))?,
+        ),
+        None => None,
+    };
+    Ok(husk_cgroup::container_path(
+        cgroups_path,
+        id,
+        ctx.systemd_cgroup,
+    )?)
+}
+
+/// The record of a container being created (pid filled in after spawn).
+fn new_record(bundle: &Bundle, id: &str, cgroup_path: PathBuf) -> Record {
+    let spec = &bundle.spec;
+    let hooks = SpecHooks(spec.hooks().as_ref());
+    Record {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: Timestamp::now().rfc3339_nano(),
+        annotations: spec
+            .annotations()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        cgroup_path,
+        poststart: hooks.list(Hooks::poststart),
+        poststop: hooks.list(Hooks::poststop),
+    }
+}
+
+/// config.json `hooks`, by phase.
+#[derive(Clone, Copy)]
+struct SpecHooks<'a>(Option<&'a Hooks>);
+
+impl SpecHooks<'_> {
+    fn list(self, phase: fn(&Hooks) -> &Option<Vec<Hook>>) -> Vec<Hook> {
+        self.0.and_then(|h| phase(h).clone()).unwrap_or_default()
+    }
+
+    /// Whether the init runs hooks itself (createContainer, startContainer).
+    fn in_container(self) -> bool {
+        self.0
+            .is_some_and(|h| h.create_container().is_some() || h.start_container().is_some())
+    }
 }
 
 /// Where the pty master goes, with runc's rules and error texts.
@@ -303,9 +317,4 @@ fn listen_start_socket(path: &Path) -> Result<OwnedFd> {
     bind(sock.as_raw_fd(), &addr).with_context(|| format!("bind {}", path.display()))?;
     listen(&sock, Backlog::new(1)?).with_context(|| format!("listen {}", path.display()))?;
     Ok(sock)
-}
-
-fn path_str(path: &Path) -> Result<&str> {
-    path.to_str()
-        .with_context(|| format!("linux.cgroupsPath {path:?}: not UTF-8"))
 }

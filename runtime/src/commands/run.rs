@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32> {
         &launched.record.poststart,
         &launched.record.state(ContainerStatus::Running),
     )?;
-    let (dir, _cgroup, mut spawned, record) = launched.commit();
+    let (dir, mut spawned, record) = launched.commit();
     if args.detach {
         return Ok(0);
     }

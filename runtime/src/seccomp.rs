@@ -1,16 +1,64 @@
-//! SCMP_ACT_NOTIFY: hands the seccomp listener fd to the agent at `linux.seccomp.listenerPath`
-//! (config-linux.md "The Container Process State"): one connection, one message carrying the
-//! state JSON and the fd (SCM_RIGHTS).
+//! `linux.seccomp`: compiled in the parent (husk-seccomp), installed by the init as its last step
+//! before execve. With SCMP_ACT_NOTIFY the listener fd comes back from the init and goes to the
+//! agent at `listenerPath` (config-linux.md "The Container Process State"): one connection, one
+//! message carrying the state JSON and the fd (SCM_RIGHTS).
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{anyhow, Context as _, Result};
 use husk_oci::State;
+use husk_seccomp::Filter;
 use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
+use oci_spec::runtime::LinuxSeccomp;
 use serde::Serialize;
+
+pub struct Seccomp<'a> {
+    filter: Filter,
+    /// listenerPath and listenerMetadata, when the filter has SCMP_ACT_NOTIFY rules.
+    agent: Option<(&'a Path, &'a str)>,
+}
+
+impl<'a> Seccomp<'a> {
+    pub fn compile(profile: &'a LinuxSeccomp) -> Result<Seccomp<'a>> {
+        let filter = husk_seccomp::compile(profile).context("linux.seccomp")?;
+        let agent = if filter.has_listener() {
+            let path = profile
+                .listener_path()
+                .as_deref()
+                .context("linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY")?;
+            Some((
+                path,
+                profile.listener_metadata().as_deref().unwrap_or_default(),
+            ))
+        } else {
+            None
+        };
+        Ok(Seccomp { filter, agent })
+    }
+
+    /// The init's seccomp step (husk_spawn::SeccompStep).
+    pub fn install(&self) -> Result<Option<OwnedFd>, String> {
+        self.filter
+            .install()
+            .map_err(|err| format!("seccomp: {err}"))
+    }
+
+    /// Whether the init must hand its listener fd back.
+    pub fn wants_listener(&self) -> bool {
+        self.agent.is_some()
+    }
+
+    /// Gives the listener to the agent; `state` names the init's pid.
+    pub fn send_listener(&self, listener: &OwnedFd, state: &State) -> Result<()> {
+        match self.agent {
+            Some((path, metadata)) => send_listener(path, listener, metadata, state),
+            None => Ok(()),
+        }
+    }
+}
 
 /// The "container process state" document.
 #[derive(Serialize)]
@@ -106,7 +154,13 @@ mod tests {
         let mut buf = [0u8; 4096];
         let mut iov = [IoSliceMut::new(&mut buf)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()).unwrap();
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
         let fds: Vec<_> = msg
             .cmsgs()
             .unwrap()
