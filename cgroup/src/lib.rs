@@ -23,7 +23,7 @@ mod unified;
 #[cfg(test)]
 mod testutil;
 
-pub use devices::device_rules;
+pub use devices::{container_resources, device_rules};
 pub use error::{CgroupError, SysError};
 pub use hierarchy::Hierarchy;
 pub use manager::Cgroup;

@@ -28,7 +28,8 @@ pub struct Record {
     pub annotations: BTreeMap<String, String>,
     /// The container's cgroup, relative to the cgroup2 root.
     pub cgroup_path: PathBuf,
-    /// Hooks run after config.json is gone from view: poststart by `start`, poststop by `delete`.
+    /// The hooks of later commands (config.json is read once, by create): poststart for `start`,
+    /// poststop for `delete`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

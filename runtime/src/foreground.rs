@@ -11,12 +11,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use anyhow::{Context as _, Result};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use crate::signal::exit_code;
+use crate::signal::{self, exit_code};
 use crate::tty::TtyProxy;
 
 /// Waits for `pid` (a child of husk, `pidfd` its pidfd), returns its exit code (128 + N when killed
@@ -83,12 +83,13 @@ fn handle_signal(signals: &SignalFd, pid: Pid, tty: Option<&TtyProxy>) -> Result
     let Some(info) = signals.read_signal().context("read signalfd")? else {
         return Ok(());
     };
-    match (Signal::try_from(info.ssi_signo as i32), tty) {
-        (Ok(Signal::SIGCHLD), _) | (Err(_), _) => {}
-        (Ok(Signal::SIGWINCH), Some(tty)) => tty.resize(),
+    let signal = info.ssi_signo as i32;
+    match (signal, tty) {
+        (libc::SIGCHLD, _) => {}
+        (libc::SIGWINCH, Some(tty)) => tty.resize(),
         // ESRCH: the init is exiting; its pidfd turns readable next.
-        (Ok(signal), _) => {
-            let _ = kill(pid, signal);
+        _ => {
+            let _ = signal::send(pid.as_raw(), signal);
         }
     }
     Ok(())
@@ -156,6 +157,6 @@ mod tests {
         });
         let code = wait(child.id() as i32, pidfd.as_fd(), None).unwrap();
         sender.join().unwrap();
-        assert_eq!(code, 128 + Signal::SIGTERM as i32);
+        assert_eq!(code, 128 + libc::SIGTERM);
     }
 }

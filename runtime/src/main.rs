@@ -6,7 +6,6 @@
 mod cli;
 mod commands;
 mod container;
-mod devices;
 mod foreground;
 mod hooks;
 mod log;

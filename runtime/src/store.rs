@@ -46,32 +46,26 @@ impl Store {
         PathBuf::from("/run/husk")
     }
 
-    /// Claims `id`: mkdir of its state directory (the root is created on first use).
+    /// Claims `id`: mkdir of its state directory (the root, 0700 like runc's, is created on first
+    /// use).
     pub fn create(&self, id: &str) -> Result<ContainerDir> {
         let path = self.root.join(id);
-        let mut builder = DirBuilder::new();
-        builder.mode(0o711);
-        match builder.create(&path) {
-            Ok(()) => return Ok(ContainerDir { path }),
-            Err(err) if err.kind() == ErrorKind::AlreadyExists => {
-                bail!("container with given ID already exists")
+        match mkdir_container(&path) {
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&self.root)
+                    .with_context(|| format!("mkdir {}", self.root.display()))?;
+                mkdir_container(&path)
             }
-            Err(err) if err.kind() != ErrorKind::NotFound => {
-                return Err(err).with_context(|| format!("mkdir {}", path.display()))
-            }
-            Err(_) => {}
+            result => result,
         }
-        builder
-            .recursive(true)
-            .create(&self.root)
-            .with_context(|| format!("mkdir {}", self.root.display()))?;
-        match builder.recursive(false).create(&path) {
-            Ok(()) => Ok(ContainerDir { path }),
-            Err(err) if err.kind() == ErrorKind::AlreadyExists => {
-                bail!("container with given ID already exists")
-            }
-            Err(err) => Err(err).with_context(|| format!("mkdir {}", path.display())),
-        }
+        .map_err(|err| match err.kind() {
+            ErrorKind::AlreadyExists => anyhow::anyhow!("container with given ID already exists"),
+            _ => anyhow::Error::new(err).context(format!("mkdir {}", path.display())),
+        })?;
+        Ok(ContainerDir { path })
     }
 
     /// The state directory of `id`, whether or not it exists.
@@ -156,6 +150,11 @@ impl ContainerDir {
     }
 }
 
+/// The container's own directory: 0711 (runc), so that the state inside can be looked up by path.
+fn mkdir_container(path: &Path) -> std::io::Result<()> {
+    DirBuilder::new().mode(0o711).create(path)
+}
+
 /// Writes a temporary file next to `path` and renames it over `path` (rename(2) is atomic within a
 /// filesystem). No fsync: the state lives on tmpfs and a pid file must not outlive a reboot anyway.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
@@ -186,6 +185,10 @@ mod tests {
         let store = Store::new(tmp.path().join("deep/root"));
         let dir = store.create("c1").unwrap();
         assert!(dir.path().is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tmp.path().join("deep/root")), 0o700);
+        assert_eq!(mode(dir.path()), 0o711);
         let err = store.create("c1").err().unwrap().to_string();
         assert_eq!(err, "container with given ID already exists");
         assert_eq!(store.ids().unwrap(), ["c1"]);

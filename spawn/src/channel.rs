@@ -5,7 +5,7 @@
 //! returned as that error, anything else (or EOF) is a readable protocol error, never a hang.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -269,15 +269,10 @@ pub(crate) fn release(start_socket: &Path) -> Result<(), SpawnError> {
     wait_exec_result(&Channel::from_fd(fd))
 }
 
-impl AsFd for Channel {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
     fn a_wait_accepts_only_its_message_kind() {

@@ -10,25 +10,28 @@ use nix::sys::socket::{self, SockFlag};
 use nix::unistd;
 use oci_spec::runtime::{Hook, LinuxNamespaceType, Process, Spec};
 
+use crate::capabilities::CapabilityPlan;
 use crate::channel::{self, Channel, Message};
 use crate::error::{Phase, SpawnError};
 use crate::exec::{self, Executable};
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
-use crate::{capabilities, console, hooks, procfs, rlimits, user};
+use crate::{console, hooks, procfs, rlimits, user};
 use crate::{Console, SpawnRequest, StartGate};
 
 /// `KEYCTL_JOIN_SESSION_KEYRING` (linux/keyctl.h).
 const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
 
-/// The child's entry point after clone3. `first_unpreserved_fd` is 3 + `--preserve-fds` (+
-/// `$LISTEN_FDS`), computed by the parent.
-pub(crate) fn run(
-    mut req: SpawnRequest<'_>,
-    plan: &NamespacePlan<'_>,
-    channel: Channel,
-    first_unpreserved_fd: u32,
-) -> ! {
+/// What the parent works out before clone3; the child gets it for free in its copy of memory.
+pub(crate) struct InitPlan<'a> {
+    pub namespaces: NamespacePlan<'a>,
+    pub capabilities: Option<CapabilityPlan>,
+    /// 3 + `--preserve-fds` (+ `$LISTEN_FDS`).
+    pub first_unpreserved_fd: u32,
+}
+
+/// The child's entry point after clone3.
+pub(crate) fn run(mut req: SpawnRequest<'_>, plan: &InitPlan<'_>, channel: Channel) -> ! {
     // A panic must never unwind into the caller's code running in this copy of its process.
     let _panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let executable = match set_up(&mut req, plan, &channel) {
@@ -37,7 +40,7 @@ pub(crate) fn run(
         };
         match std::mem::replace(&mut req.start_gate, StartGate::Immediate) {
             StartGate::Immediate => {
-                let Err(err) = start(&req, &executable, Some(&channel), first_unpreserved_fd);
+                let Err(err) = start(&req, &executable, Some(&channel), plan);
                 exit_with(&channel, err)
             }
             StartGate::Socket(listener) => {
@@ -47,7 +50,7 @@ pub(crate) fn run(
                     exit_now()
                 };
                 drop(listener);
-                let Err(err) = start(&req, &executable, None, first_unpreserved_fd);
+                let Err(err) = start(&req, &executable, None, plan);
                 exit_with(&start_conn, err)
             }
         }
@@ -58,28 +61,29 @@ pub(crate) fn run(
 /// Everything up to Ready. Returns the resolved executable.
 fn set_up(
     req: &mut SpawnRequest<'_>,
-    plan: &NamespacePlan<'_>,
+    plan: &InitPlan<'_>,
     channel: &Channel,
 ) -> Result<Executable, SpawnError> {
     let spec = req.spec;
+    let namespaces = &plan.namespaces;
     let process = process(spec)?;
     // First: while the init is in container namespaces, no container process may ptrace it or
     // open its /proc files (execve resets dumpable, prctl(2)).
     set_non_dumpable()?;
-    if plan.creates(LinuxNamespaceType::User) {
+    if namespaces.creates(LinuxNamespaceType::User) {
         channel
             .wait_for_mappings()
             .map_err(|e| e.into_spawn_error("uid/gid mappings"))?;
     }
-    plan.join_in_child(spec)?;
-    if plan.has_user_namespace() {
+    namespaces.join_in_child(spec)?;
+    if namespaces.has_user_namespace() {
         user::become_namespace_root()?;
     }
     if !req.no_new_keyring {
         join_session_keyring()?;
     }
-    set_hostnames(spec, plan)?;
-    require_mount_namespace(plan)?;
+    set_hostnames(spec, namespaces)?;
+    require_mount_namespace(namespaces)?;
     // The cgroup directory through its fd (a magic link, valid until pivot_root): no readlink.
     let cgroup_dir = req
         .cgroup_fd
@@ -88,8 +92,8 @@ fn set_up(
         spec,
         rootfs: req.rootfs,
         cgroup_dir: cgroup_dir.as_deref(),
-        new_user_namespace: plan.creates(LinuxNamespaceType::User),
-        new_cgroup_namespace: plan.creates(LinuxNamespaceType::Cgroup),
+        new_user_namespace: namespaces.creates(LinuxNamespaceType::User),
+        new_cgroup_namespace: namespaces.creates(LinuxNamespaceType::Cgroup),
     })?;
     if wants_runtime_hooks(req) {
         request_runtime_hooks(channel)?;
@@ -126,12 +130,12 @@ fn set_up(
     if seccomp_before_user_switch(process) {
         install_seccomp(req, Some(channel))?;
     }
-    if let Some(caps) = process.capabilities() {
-        capabilities::drop_bounding(caps)?;
+    if let Some(caps) = &plan.capabilities {
+        caps.drop_bounding()?;
     }
     user::switch_user(process.user())?;
-    if let Some(caps) = process.capabilities() {
-        capabilities::apply(caps)?;
+    if let Some(caps) = &plan.capabilities {
+        caps.apply()?;
     }
     channel
         .send(&Message::Ready, None)
@@ -145,7 +149,7 @@ fn start(
     req: &SpawnRequest<'_>,
     executable: &Executable,
     immediate: Option<&Channel>,
-    first_unpreserved_fd: u32,
+    plan: &InitPlan<'_>,
 ) -> Result<Infallible, SpawnError> {
     let process = process(req.spec)?;
     run_hooks(
@@ -160,7 +164,7 @@ fn start(
     if !seccomp_before_user_switch(process) {
         install_seccomp(req, immediate)?;
     }
-    exec::close_fds_on_exec(first_unpreserved_fd)?;
+    exec::close_fds_on_exec(plan.first_unpreserved_fd)?;
     Err(exec::exec(executable))
 }
 
@@ -311,6 +315,10 @@ fn set_up_console(
 
 fn change_dir(process: &Process) -> Result<(), SpawnError> {
     let cwd = process.cwd();
+    // rootfs::pivot already left the init in "/".
+    if cwd == std::path::Path::new("/") {
+        return Ok(());
+    }
     unistd::chdir(cwd).map_err(|e| SpawnError::setup(format!("chdir {}", cwd.display()), e))
 }
 

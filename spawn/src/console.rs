@@ -1,7 +1,7 @@
 //! `process.terminal`: the pty, allocated INSIDE the container after pivot_root (runc, runtime-
 //! contract §1.5.6) so the peer lives in the container's devpts, bind-mounted onto /dev/console.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
@@ -98,7 +98,7 @@ pub(crate) fn make_controlling_terminal(peer: OwnedFd) -> Result<(), SpawnError>
     }
     for target in 0..=2 {
         // SAFETY: dup2 onto the standard fds, which the container process owns from here on.
-        if unsafe { libc::dup2(peer.as_fd().as_raw_fd(), target) } == -1 {
+        if unsafe { libc::dup2(peer.as_raw_fd(), target) } == -1 {
             return Err(SpawnError::setup(
                 format!("dup2 the console onto fd {target}"),
                 Errno::last(),

@@ -29,7 +29,12 @@ pub struct SpawnError {
 
 impl SpawnError {
     pub fn new(phase: Phase, step: impl Into<String>, errno: Errno) -> Self {
-        Self { phase, step: step.into(), errno: errno as i32, detail: None }
+        Self {
+            phase,
+            step: step.into(),
+            errno: errno as i32,
+            detail: None,
+        }
     }
 
     pub fn setup(step: impl Into<String>, errno: Errno) -> Self {
@@ -37,7 +42,12 @@ impl SpawnError {
     }
 
     pub fn with_detail(phase: Phase, step: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { phase, step: step.into(), errno: 0, detail: Some(detail.into()) }
+        Self {
+            phase,
+            step: step.into(),
+            errno: 0,
+            detail: Some(detail.into()),
+        }
     }
 
     fn render(&self) -> String {

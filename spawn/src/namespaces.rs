@@ -14,7 +14,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Phase, SpawnError};
 
-/// Every namespace type, for iterating `linux.namespaces` once.
+/// The number of namespace types: `linux.namespaces` has at most one entry per type.
 const MAX_NAMESPACES: usize = 8;
 
 /// A namespace joined by path.
@@ -46,7 +46,8 @@ impl<'a> NamespacePlan<'a> {
             .enumerate()
             .take(MAX_NAMESPACES)
         {
-            match ns.path() {
+            // An empty path means a new namespace, as runc reads it.
+            match ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
                 Some(path) => {
                     plan.joins[slot] = Some(Join {
                         typ: ns.typ(),

@@ -7,8 +7,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::sys::wait::{self, Id, WaitPidFlag, WaitStatus};
 use oci_spec::runtime::LinuxNamespaceType;
 
+use crate::capabilities::CapabilityPlan;
 use crate::channel::{self, Channel, Message, ParentChannel, WaitError};
-use crate::child::{self, wants_runtime_hooks};
+use crate::child::{self, wants_runtime_hooks, InitPlan};
 use crate::clone::{self, Forked};
 use crate::error::{Phase, SpawnError};
 use crate::namespaces::NamespacePlan;
@@ -16,16 +17,24 @@ use crate::user;
 use crate::{Console, SpawnRequest, Spawned, StartGate};
 
 pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
-    let plan = NamespacePlan::from_spec(req.spec);
-    let first_unpreserved_fd = 3 + req.preserve_fds + listen_fds();
+    let plan = InitPlan {
+        namespaces: NamespacePlan::from_spec(req.spec),
+        capabilities: req
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref())
+            .map(CapabilityPlan::from_spec),
+        first_unpreserved_fd: 3 + req.preserve_fds + listen_fds(),
+    };
     let (parent_end, child_end) = channel::pair()?;
-    let runtime_namespaces = plan.enter_for_children()?;
-    let forked = clone::clone3(plan.clone_flags(), req.cgroup_fd);
+    let runtime_namespaces = plan.namespaces.enter_for_children()?;
+    let forked = clone::clone3(plan.namespaces.clone_flags(), req.cgroup_fd);
     let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
             drop(parent_end);
             drop(runtime_namespaces);
-            child::run(req, &plan, child_end, first_unpreserved_fd)
+            child::run(req, &plan, child_end)
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(err) => {
@@ -51,7 +60,16 @@ pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let driven = runtime_namespaces
         .restore()
         .map_err(WaitError::Local)
-        .and_then(|()| drive(&mut req, &plan, &parent_end, pid, pty_to_parent, immediate));
+        .and_then(|()| {
+            drive(
+                &mut req,
+                &plan.namespaces,
+                &parent_end,
+                pid,
+                pty_to_parent,
+                immediate,
+            )
+        });
     match driven {
         Ok(pty_master) => Ok(Spawned {
             pid,

@@ -60,8 +60,9 @@ pub(crate) fn switch_user(user: &User) -> Result<(), SpawnError> {
     if ret != 0 {
         return Err(SpawnError::setup("setgroups", Errno::last()));
     }
+    // Only a switch away from uid 0 clears the permitted set (capabilities(7)).
     // SAFETY: prctl(PR_SET_KEEPCAPS, 1) takes no pointers.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+    if user.uid() != 0 && unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
         return Err(SpawnError::setup("prctl PR_SET_KEEPCAPS", Errno::last()));
     }
     set_ids(libc::SYS_setresgid, user.gid())

@@ -586,3 +586,24 @@ fn an_init_that_dies_silently_is_reported_with_its_status() {
         "container init: was killed by SIGKILL without reporting an error"
     );
 }
+
+#[test]
+fn ambient_capabilities_that_cannot_be_raised_are_skipped_as_runc_does() {
+    let bundle = Bundle::new();
+    // `runc spec` defaults: ambient without inheritable (the kernel refuses to raise those).
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let code = run_sh(
+        &bundle,
+        "grep -E '^Cap(Eff|Amb)' /proc/self/status > /out/caps",
+        |s| {
+            s["process"]["capabilities"] =
+                json!({"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps});
+        },
+    );
+    assert_eq!(code, 0);
+    // AUDIT_WRITE = bit 29, KILL = bit 5, NET_BIND_SERVICE = bit 10.
+    assert_eq!(
+        bundle.read_out("caps"),
+        "CapEff:\t0000000020000420\nCapAmb:\t0000000000000000\n"
+    );
+}

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use crate::error::CgroupError;
 
@@ -91,35 +91,59 @@ const RUNC_ALLOWED: [AllowedDevice; 10] = [
     allowed(None, LinuxDeviceType::C, Some(5), Some(2), "rwm"),
 ];
 
-/// The device rules runc applies for a container: linux.resources.devices, then the defaults above.
-/// The runtime passes this list as resources.devices to `Cgroup::create`, so a container that
-/// asks for nothing still gets the usual allow list (and nothing else).
+/// The device rules runc applies for a container (libcontainer/specconv CreateCgroupConfig):
+/// linux.resources.devices, then `rwm` for every node in linux.devices, then the defaults above.
+/// Engines send only "deny all" plus their extras and rely on this list: without it a container
+/// cannot open /dev/null or /dev/ptmx.
 pub fn device_rules(linux: &Linux) -> Vec<LinuxDeviceCgroup> {
     let mut rules: Vec<LinuxDeviceCgroup> = linux
         .resources()
         .as_ref()
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
-    let listed = |path: &str| {
-        linux
-            .devices()
-            .iter()
-            .flatten()
-            .any(|d| d.path().as_os_str() == path)
-    };
+    let nodes = linux.devices().as_deref().unwrap_or_default();
+    for node in nodes {
+        rules.push(allow_rule(
+            node.typ(),
+            Some(node.major()),
+            Some(node.minor()),
+            "rwm",
+        ));
+    }
+    let listed = |path: &str| nodes.iter().any(|d| d.path().as_os_str() == path);
     for d in RUNC_ALLOWED {
-        if d.path.is_some_and(listed) {
-            continue;
+        if !d.path.is_some_and(listed) {
+            rules.push(allow_rule(d.typ, d.major, d.minor, d.access));
         }
-        let mut rule = LinuxDeviceCgroup::default();
-        rule.set_allow(true)
-            .set_typ(Some(d.typ))
-            .set_major(d.major)
-            .set_minor(d.minor)
-            .set_access(Some(d.access.to_owned()));
-        rules.push(rule);
     }
     rules
+}
+
+/// `linux.resources` as the cgroup gets it: the spec's resources with the full device rule list.
+pub fn container_resources(linux: Option<&Linux>) -> LinuxResources {
+    let Some(linux) = linux else {
+        let mut resources = LinuxResources::default();
+        resources.set_devices(Some(device_rules(&Linux::default())));
+        return resources;
+    };
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    resources.set_devices(Some(device_rules(linux)));
+    resources
+}
+
+fn allow_rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut rule = LinuxDeviceCgroup::default();
+    rule.set_allow(true)
+        .set_typ(Some(typ))
+        .set_major(major)
+        .set_minor(minor)
+        .set_access(Some(access.to_owned()));
+    rule
 }
 
 /// Compiles `rules`, loads the program and attaches it to the cgroup at `dir`. When the cgroup was
@@ -195,13 +219,21 @@ mod tests {
             .build()
             .unwrap();
         let rules = device_rules(&linux);
-        assert_eq!(rules.len(), 1 + 9);
+        assert_eq!(rules.len(), 1 + 1 + 9);
         assert_eq!(rules[0], deny_all);
         let text: Vec<String> = rules.iter().map(ToString::to_string).collect();
-        assert!(!text.iter().any(|r| r.contains("1:3")), "{text:?}");
+        // The listed node gets its own rwm rule, in place of the default for the same path.
+        assert_eq!(text[1], "c 1:3 rwm", "{text:?}");
+        assert_eq!(
+            text.iter().filter(|r| r.contains("1:3")).count(),
+            1,
+            "{text:?}"
+        );
         assert!(text.contains(&"c 136:* rwm".to_owned()), "{text:?}");
         // No linux section content at all: just the defaults.
         assert_eq!(device_rules(&Linux::default()).len(), 10);
+        let resources = container_resources(None);
+        assert_eq!(resources.devices().as_ref().map(Vec::len), Some(10));
     }
 
     /// The kernel's verifier accepts the program (loading needs no cgroup and no controller).

@@ -118,7 +118,7 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
     let cgroup = Cgroup::create(
         &Hierarchy::detect()?,
         &cgroup_path,
-        Some(&crate::devices::cgroup_resources(spec)),
+        Some(&husk_cgroup::container_resources(spec.linux().as_ref())),
     )?;
     let cgroup_fd = rollback.cgroup.insert(cgroup).open_fd()?;
 
