@@ -33,7 +33,7 @@ test-host: build
 	hack/tier host -- hack/test-host $(CARGO) test --workspace
 
 test-vm: build
-	hack/tier vm -- hack/vm/run --timeout 1500 -- hack/vm-tier
+	hack/tier vm -- hack/vm-tier
 
 clean-cache:
 	rm -rf .cache

@@ -111,6 +111,11 @@ impl Cgroup {
         read_pids(&self.dir)
     }
 
+    /// The pids of the cgroup and of every cgroup below it (`ps`: a container may nest cgroups).
+    pub fn all_pids(&self) -> Result<Vec<i32>, CgroupError> {
+        tree_pids(&self.dir)
+    }
+
     /// SIGKILL through cgroup.kill (Linux 5.14: kills the whole subtree atomically, no pid races);
     /// any other signal, or an older kernel, goes to every pid in the cgroup and its children.
     pub fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
@@ -288,18 +293,22 @@ fn enable_controllers(
         return Ok(());
     }
     let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
-    if file::write(level, "cgroup.subtree_control", &all.join(" ")).is_ok() {
-        return Ok(());
-    }
+    let err = match file::write(level, "cgroup.subtree_control", &all.join(" ")) {
+        Ok(()) => return Ok(()),
+        Err(e) => e.errno().unwrap_or(Errno::EIO),
+    };
+    // EBUSY: the level holds processes, and the no-internal-process rule (cgroup-v2.rst) forbids
+    // domain controllers there. Enabling only the threaded ones (cpu, pids...) one by one would
+    // turn the children into invalid domains that refuse processes, so leave the level as it is.
     for controller in missing {
-        if let Err(e) = file::write(level, "cgroup.subtree_control", &format!("+{controller}")) {
-            if asked.iter().any(|(_, c)| *c == controller) {
-                return Err(CgroupError::EnableController {
-                    path: level.join("cgroup.subtree_control"),
-                    controller: controller.to_owned(),
-                    errno: e.errno().map_or(SysError(Errno::EIO), SysError),
-                });
-            }
+        let enabled = err != Errno::EBUSY
+            && file::write(level, "cgroup.subtree_control", &format!("+{controller}")).is_ok();
+        if !enabled && asked.iter().any(|(_, c)| *c == controller) {
+            return Err(CgroupError::EnableController {
+                path: level.join("cgroup.subtree_control"),
+                controller: controller.to_owned(),
+                errno: SysError(err),
+            });
         }
     }
     Ok(())

@@ -12,11 +12,12 @@
 // a child subreaper (PR_SET_CHILD_SUBREAPER, prctl(2)): a container whose runtime exited after
 // `create` is re-parented to it, so @reap can wait for it the ordinary way.
 //
-// For each command it prints "LABEL<TAB>WALL_NS<TAB>MAXRSS_KB<TAB>STATUS": the CLOCK_MONOTONIC
-// time from just before the spawn to the return of the wait4(2) that reaped it, the ru_maxrss that
-// wait4 reported (the peak RSS of the command's process, or of any descendant it waited for if
-// larger), and its exit code (128+N when killed by signal N, 124 when killed after SECONDS,
-// default 60). At the end it prints "#total<TAB>WALL_NS" for the whole plan.
+// For each command it prints "LABEL<TAB>WALL_NS<TAB>MAXRSS_KB<TAB>STATUS<TAB>CPU_NS": the
+// CLOCK_MONOTONIC time from just before the spawn to the return of the wait4(2) that reaped it,
+// the ru_maxrss that wait4 reported (the peak RSS of the command's process, or of any descendant
+// it waited for if larger), its exit code (128+N when killed by signal N, 124 when killed after
+// SECONDS, default 60), and its user+system CPU time (with the descendants it waited for). At the
+// end it prints "#total<TAB>WALL_NS" for the whole plan.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -166,9 +167,15 @@ static int reap(const char *pidfile, int timeout_s)
 	return 0;
 }
 
-static void report(const struct command *c, long long wall_ns, long maxrss_kb, int code)
+static long long cpu_ns(const struct rusage *ru)
 {
-	printf("%s\t%lld\t%ld\t%d\n", c->label, wall_ns, maxrss_kb, code);
+	return (ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000000000LL +
+	       (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) * 1000LL;
+}
+
+static void report(const struct command *c, long long wall_ns, const struct rusage *ru, int code)
+{
+	printf("%s\t%lld\t%ld\t%d\t%lld\n", c->label, wall_ns, ru->ru_maxrss, code, cpu_ns(ru));
 }
 
 static void run_sequential(struct command *plan, size_t n, int log_fd, int timeout_s)
@@ -176,13 +183,14 @@ static void run_sequential(struct command *plan, size_t n, int log_fd, int timeo
 	for (size_t i = 0; i < n; i++) {
 		struct rusage ru = {0};
 		if (strcmp(plan[i].argv[0], "@reap") == 0) {
-			report(&plan[i], 0, 0, reap(plan[i].argv[1], timeout_s));
+			int code = reap(plan[i].argv[1], timeout_s);
+			report(&plan[i], 0, &ru, code);
 			continue;
 		}
 		long long start = now_ns();
 		pid_t pid = spawn(&plan[i], log_fd);
 		int code = wait_child(pid, timeout_s, &ru);
-		report(&plan[i], now_ns() - start, ru.ru_maxrss, code);
+		report(&plan[i], now_ns() - start, &ru, code);
 	}
 }
 
@@ -219,7 +227,7 @@ static void run_parallel(struct command *plan, size_t n, int log_fd, int workers
 		if (s == workers)
 			continue;
 		size_t line = slot_line[s];
-		report(&plan[line], now_ns() - slot_start[s], ru.ru_maxrss, exit_code(status));
+		report(&plan[line], now_ns() - slot_start[s], &ru, exit_code(status));
 		running--;
 		slot_pid[s] = 0;
 		if (line + 1 < n && strcmp(plan[line + 1].label, plan[line].label) == 0) {

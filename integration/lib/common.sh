@@ -97,7 +97,7 @@ wait_for() {
 
 # report: the summary line, last line of every suite; exit status 1 on any failure.
 report() {
-	if ((failed)); then
+	if ((${#failures[@]})); then
 		say "failed checks:"
 		printf '  %s\n' "${failures[@]}" >&2
 	fi

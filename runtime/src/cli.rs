@@ -30,6 +30,9 @@ pub struct Cli {
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
+    /// The QoS policy (TOML); a missing default file means the built-in policy.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub qos_config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -60,6 +63,19 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print the features husk implements as JSON.
     Features,
+    /// Freeze every process of a container.
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// Change a running container's resource limits.
+    Update(UpdateArgs),
+    /// List the processes of a container.
+    Ps(PsArgs),
+    /// Print a container's stats and OOM events as JSON lines.
+    Events(EventsArgs),
+    /// Explain or show the QoS class and cgroup files of a container.
+    #[command(subcommand)]
+    Qos(QosCommand),
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +163,95 @@ pub struct SpecArgs {
     /// A spec for a rootless container (user namespace mapping the caller).
     #[arg(long)]
     pub rootless: bool,
+}
+
+/// runc 1.1's `update` flags; each is applied over the `--resources` JSON when both are given.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// LinuxResources JSON from FILE, or `-` for stdin.
+    #[arg(short = 'r', long, value_name = "FILE|-")]
+    pub resources: Option<PathBuf>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long, alias = "cpu-shares")]
+    pub cpu_share: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Bytes, or a size with a unit (k, m, g, t, p; e.g. 512m); -1 = unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap; -1 = unlimited.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Accepted like runc 1.1; cgroup v2 has no kernel memory limit.
+    #[arg(long, allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Intel RDT: not supported by husk.
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
+    /// Arguments for ps(1) (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// A Go duration: 5s, 500ms, 1m30s.
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QosCommand {
+    /// What husk would write for a bundle, and why (creates nothing).
+    Explain(QosExplainArgs),
+    /// What a running container's cgroup holds.
+    Show(QosShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QosExplainArgs {
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct QosShowArgs {
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use husk_cgroup::{Cgroup, Hierarchy};
 use husk_oci::{ContainerStatus, State};
-use oci_spec::runtime::Hook;
+use husk_cgroup::qos::{QosClass, CLASS_ANNOTATION};
+use oci_spec::runtime::{Hook, Linux, LinuxResources, Process, Spec};
 use serde::{Deserialize, Serialize};
 
 use crate::procfs::ProcStat;
@@ -34,6 +35,52 @@ pub struct Record {
     pub poststart: Vec<Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<Hook>,
+    /// What the QoS engine made of the container; None when the engine is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<QosRecord>,
+}
+
+/// The QoS class husk gave the container (reported as the `io.husk.qos.class` annotation) and what
+/// `update` re-derives class and plan from: the resources as last applied and kubelet's signals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QosRecord {
+    pub class: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<LinuxResources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups_path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
+}
+
+impl QosRecord {
+    /// The inputs of `classify` and `plan` kept from config.json.
+    pub fn of(spec: &Spec, class: QosClass) -> QosRecord {
+        let linux = spec.linux().as_ref();
+        QosRecord {
+            class: class.name().to_owned(),
+            resources: linux.and_then(|l| l.resources().clone()),
+            cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),
+            oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
+        }
+    }
+
+    /// A spec holding exactly what `classify` and `plan` read: annotations, cgroupsPath,
+    /// resources, oomScoreAdj.
+    pub fn spec(&self, annotations: &BTreeMap<String, String>) -> Spec {
+        let mut linux = Linux::default();
+        linux
+            .set_resources(self.resources.clone())
+            .set_cgroups_path(self.cgroups_path.clone());
+        let mut process = Process::default();
+        process.set_oom_score_adj(self.oom_score_adj);
+        let mut spec = Spec::default();
+        spec.set_linux(Some(linux))
+            .set_process(Some(process))
+            .set_annotations(Some(annotations.clone().into_iter().collect()));
+        spec
+    }
 }
 
 impl Record {
@@ -63,6 +110,10 @@ impl Record {
 
     /// runc's state document; the pid is 0 once stopped.
     pub fn state(&self, status: ContainerStatus) -> State {
+        let mut annotations = self.annotations.clone();
+        if let Some(qos) = &self.qos {
+            annotations.insert(CLASS_ANNOTATION.to_owned(), qos.class.clone());
+        }
         State {
             oci_version: self.oci_version.clone(),
             id: self.id.clone(),
@@ -75,7 +126,7 @@ impl Record {
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
             created: self.created.clone(),
-            annotations: self.annotations.clone(),
+            annotations,
             owner: String::new(),
         }
     }
@@ -101,6 +152,7 @@ pub(crate) mod tests {
             cgroup_path: "/c1".into(),
             poststart: Vec::new(),
             poststop: Vec::new(),
+            qos: None,
         }
     }
 

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         store: Store::new(cli.root.clone().unwrap_or_else(Store::default_root)),
         log,
         systemd_cgroup: cli.systemd_cgroup,
+        qos_config: cli.qos_config.clone(),
     };
     match dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
@@ -89,6 +90,12 @@ fn dispatch(ctx: &Context, command: Option<Command>) -> Result<i32> {
         Command::List(args) => commands::list::run(ctx, &args),
         Command::Spec(args) => commands::spec::run(&args),
         Command::Features => commands::features::run(),
+        Command::Pause(args) => commands::pause::run(ctx, &args),
+        Command::Resume(args) => commands::resume::run(ctx, &args),
+        Command::Update(args) => commands::update::run(ctx, &args),
+        Command::Ps(args) => commands::ps::run(ctx, &args),
+        Command::Events(args) => commands::events::run(ctx, &args),
+        Command::Qos(command) => commands::qos::run(ctx, &command),
     }
 }
 

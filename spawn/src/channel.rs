@@ -23,8 +23,10 @@ const MAX_MESSAGE: usize = 8192;
 /// One packet on the channel (or on the start socket, for [`Message::Error`]).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Message {
-    /// Parent -> child: `/proc/<pid>/uid_map` and `gid_map` are written.
-    MappingsWritten,
+    /// Parent -> child, when the child creates a user namespace or runs hooks itself: the
+    /// uid/gid maps are written (if any) and this is the child's pid in the runtime's pid
+    /// namespace, which the state JSON of createContainer/startContainer hooks names.
+    Continue { host_pid: i32 },
     /// Child -> parent: mounts are in place, run the createRuntime/prestart hooks now.
     RuntimeHooksRequest,
     /// Parent -> child: the runtime hooks succeeded.
@@ -42,7 +44,7 @@ pub(crate) enum Message {
 impl Message {
     fn name(&self) -> &'static str {
         match self {
-            Message::MappingsWritten => "mappings-written",
+            Message::Continue { .. } => "continue",
             Message::RuntimeHooksRequest => "runtime-hooks-request",
             Message::RuntimeHooksDone => "runtime-hooks-done",
             Message::PtyMaster => "pty-master",
@@ -174,8 +176,17 @@ impl Channel {
         }
     }
 
-    pub(crate) fn wait_for_mappings(&self) -> Result<(), WaitError> {
-        self.expect(Message::MappingsWritten).map(drop)
+    /// Returns the child's host pid.
+    pub(crate) fn wait_for_continue(&self) -> Result<i32, WaitError> {
+        match self.recv()? {
+            (Message::Continue { host_pid }, _) => Ok(host_pid),
+            (Message::Error(err), _) => Err(WaitError::Reported(err)),
+            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "sync channel",
+                format!("expected continue, got {}", got.name()),
+            ))),
+        }
     }
 
     pub(crate) fn wait_for_runtime_hooks_request(&self) -> Result<(), WaitError> {
@@ -212,20 +223,28 @@ pub(crate) struct ParentChannel(pub(crate) Channel);
 impl ParentChannel {
     /// EOF means the init exec'd (its end was close-on-exec); a message is its exec failure.
     pub(crate) fn wait_exec(self) -> Result<(), SpawnError> {
-        wait_exec_result(&self.0)
+        wait_exec_result(&self.0).map(drop)
     }
 }
 
-fn wait_exec_result(channel: &Channel) -> Result<(), SpawnError> {
-    match channel.recv() {
-        Err(WaitError::Closed) => Ok(()),
-        Ok((Message::Error(err), _)) => Err(err),
-        Ok((other, _)) => Err(SpawnError::with_detail(
-            Phase::Exec,
-            "wait for exec",
-            format!("unexpected message {}", other.name()),
-        )),
-        Err(WaitError::Reported(err) | WaitError::Local(err)) => Err(err),
+/// Waits for EOF (the other side exec'd: its end was close-on-exec) or its failure. A seccomp
+/// listener installed on the way (after the start gate) is returned.
+pub(crate) fn wait_exec_result(channel: &Channel) -> Result<Option<OwnedFd>, SpawnError> {
+    let mut listener = None;
+    loop {
+        match channel.recv() {
+            Err(WaitError::Closed) => return Ok(listener),
+            Ok((Message::SeccompInstalled, fd)) if listener.is_none() => listener = fd,
+            Ok((Message::Error(err), _)) => return Err(err),
+            Ok((other, _)) => {
+                return Err(SpawnError::with_detail(
+                    Phase::Exec,
+                    "wait for exec",
+                    format!("unexpected message {}", other.name()),
+                ))
+            }
+            Err(WaitError::Reported(err) | WaitError::Local(err)) => return Err(err),
+        }
     }
 }
 
@@ -252,8 +271,9 @@ pub(crate) fn send_console_master(
 }
 
 /// `start`: connect to the init's start socket, release it with one byte and read the result:
-/// EOF when it exec'd (the accepted connection is close-on-exec), else its [`SpawnError`].
-pub(crate) fn release(start_socket: &Path) -> Result<(), SpawnError> {
+/// EOF when it exec'd (the accepted connection is close-on-exec), else its [`SpawnError`]. With
+/// noNewPrivileges the seccomp step runs after the gate: its notify listener comes back here.
+pub(crate) fn release(start_socket: &Path) -> Result<Option<OwnedFd>, SpawnError> {
     let step = || format!("connect to {}", start_socket.display());
     let fd = socket::socket(
         AddressFamily::Unix,
@@ -278,12 +298,9 @@ mod tests {
     fn a_wait_accepts_only_its_message_kind() {
         let (parent, child) = pair().unwrap();
         child.send(&Message::Ready, None).unwrap();
-        match parent.wait_for_mappings() {
+        match parent.wait_for_continue() {
             Err(WaitError::Local(err)) => {
-                assert_eq!(
-                    err.to_string(),
-                    "sync channel: expected mappings-written, got ready"
-                )
+                assert_eq!(err.to_string(), "sync channel: expected continue, got ready")
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -17,7 +17,7 @@ use crate::exec::{self, Executable};
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
 use crate::{console, hooks, procfs, rlimits, user};
-use crate::{Console, SpawnRequest, StartGate};
+use crate::{Console, SeccompStep, SpawnRequest, StartGate};
 
 /// `KEYCTL_JOIN_SESSION_KEYRING` (linux/keyctl.h).
 const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
@@ -34,23 +34,24 @@ pub(crate) struct InitPlan<'a> {
 pub(crate) fn run(mut req: SpawnRequest<'_>, plan: &InitPlan<'_>, channel: Channel) -> ! {
     // A panic must never unwind into the caller's code running in this copy of its process.
     let _panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let executable = match set_up(&mut req, plan, &channel) {
-            Ok(executable) => executable,
+        let prepared = match set_up(&mut req, plan, &channel) {
+            Ok(prepared) => prepared,
             Err(err) => exit_with(&channel, err),
         };
         match std::mem::replace(&mut req.start_gate, StartGate::Immediate) {
             StartGate::Immediate => {
-                let Err(err) = start(&req, &executable, Some(&channel), plan);
+                let Err(err) = start(&req, &prepared, &channel, plan);
                 exit_with(&channel, err)
             }
             StartGate::Socket(listener) => {
-                // The parent returned from `create` after Ready; `start` is the one listening now.
+                // The parent returned from `create` after Ready; `start` is the one listening now
+                // (and receives a seccomp listener installed after the gate).
                 drop(channel);
                 let Ok(start_conn) = wait_for_start(&listener) else {
                     exit_now()
                 };
                 drop(listener);
-                let Err(err) = start(&req, &executable, None, plan);
+                let Err(err) = start(&req, &prepared, &start_conn, plan);
                 exit_with(&start_conn, err)
             }
         }
@@ -58,23 +59,37 @@ pub(crate) fn run(mut req: SpawnRequest<'_>, plan: &InitPlan<'_>, channel: Chann
     exit_now()
 }
 
-/// Everything up to Ready. Returns the resolved executable.
+/// What set-up leaves for the steps after the gate.
+struct Prepared {
+    executable: Executable,
+    /// For startContainer hooks (empty without hooks run by the child).
+    state_json: String,
+}
+
+/// Everything up to Ready.
 fn set_up(
     req: &mut SpawnRequest<'_>,
     plan: &InitPlan<'_>,
     channel: &Channel,
-) -> Result<Executable, SpawnError> {
+) -> Result<Prepared, SpawnError> {
     let spec = req.spec;
     let namespaces = &plan.namespaces;
     let process = process(spec)?;
     // First: while the init is in container namespaces, no container process may ptrace it or
     // open its /proc files (execve resets dumpable, prctl(2)).
     set_non_dumpable()?;
-    if namespaces.creates(LinuxNamespaceType::User) {
-        channel
-            .wait_for_mappings()
-            .map_err(|e| e.into_spawn_error("uid/gid mappings"))?;
-    }
+    let state_json = if waits_for_continue(req, namespaces) {
+        let host_pid = channel
+            .wait_for_continue()
+            .map_err(|e| e.into_spawn_error("continue from the runtime"))?;
+        if runs_container_hooks(spec) {
+            (req.state_json)(host_pid)
+        } else {
+            String::new()
+        }
+    } else {
+        String::new()
+    };
     namespaces.join_in_child(spec)?;
     if namespaces.has_user_namespace() {
         user::become_namespace_root()?;
@@ -101,7 +116,7 @@ fn set_up(
     run_hooks(
         "createContainer",
         hooks_of(spec, HookKind::CreateContainer),
-        &req.state_json,
+        &state_json,
     )?;
     rootfs::pivot(req.rootfs, req.no_pivot)?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
@@ -128,7 +143,7 @@ fn set_up(
     )?;
     // The bounding set needs CAP_SETPCAP, which a switch to a non-zero uid takes away.
     if seccomp_before_user_switch(process) {
-        install_seccomp(req, Some(channel))?;
+        install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), channel)?;
     }
     if let Some(caps) = &plan.capabilities {
         caps.drop_bounding()?;
@@ -140,32 +155,47 @@ fn set_up(
     channel
         .send(&Message::Ready, None)
         .map_err(|e| SpawnError::setup("send ready to the runtime", e))?;
-    Ok(executable)
+    Ok(Prepared {
+        executable,
+        state_json,
+    })
 }
 
 /// After the gate: startContainer hooks, no_new_privs, seccomp (when no_new_privs allows it
-/// here), close-on-exec for every unpreserved fd, execve. `immediate` is the sync channel in `run` mode.
+/// here), close-on-exec for every unpreserved fd, execve. `waiter` is whoever waits for the exec
+/// result: the parent in `run` mode, `start` in `create` mode.
 fn start(
     req: &SpawnRequest<'_>,
-    executable: &Executable,
-    immediate: Option<&Channel>,
+    prepared: &Prepared,
+    waiter: &Channel,
     plan: &InitPlan<'_>,
 ) -> Result<Infallible, SpawnError> {
     let process = process(req.spec)?;
     run_hooks(
         "startContainer",
         hooks_of(req.spec, HookKind::StartContainer),
-        &req.state_json,
+        &prepared.state_json,
     )?;
     if process.no_new_privileges() == Some(true) {
         set_no_new_privs()?;
     }
     exec::reset_signals()?;
     if !seccomp_before_user_switch(process) {
-        install_seccomp(req, immediate)?;
+        install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), waiter)?;
     }
     exec::close_fds_on_exec(plan.first_unpreserved_fd)?;
-    Err(exec::exec(executable))
+    Err(exec::exec(&prepared.executable))
+}
+
+/// Whether the parent sends [`Message::Continue`]: it writes the id maps of a new user namespace,
+/// and the child's hooks need its host pid. Both sides compute it from the same request.
+pub(crate) fn waits_for_continue(req: &SpawnRequest<'_>, plan: &NamespacePlan<'_>) -> bool {
+    plan.creates(LinuxNamespaceType::User) || runs_container_hooks(req.spec)
+}
+
+fn runs_container_hooks(spec: &Spec) -> bool {
+    !hooks_of(spec, HookKind::CreateContainer).is_empty()
+        || !hooks_of(spec, HookKind::StartContainer).is_empty()
 }
 
 fn process(spec: &Spec) -> Result<&Process, SpawnError> {
@@ -174,7 +204,7 @@ fn process(spec: &Spec) -> Result<&Process, SpawnError> {
         .ok_or_else(|| SpawnError::with_detail(Phase::Setup, "config.json", "no process"))
 }
 
-fn set_non_dumpable() -> Result<(), SpawnError> {
+pub(crate) fn set_non_dumpable() -> Result<(), SpawnError> {
     // SAFETY: prctl(PR_SET_DUMPABLE, 0) takes no pointers.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
         return Err(SpawnError::setup("prctl PR_SET_DUMPABLE", Errno::last()));
@@ -183,7 +213,7 @@ fn set_non_dumpable() -> Result<(), SpawnError> {
 }
 
 /// A fresh anonymous session keyring, so the container cannot use the runtime's keys.
-fn join_session_keyring() -> Result<(), SpawnError> {
+pub(crate) fn join_session_keyring() -> Result<(), SpawnError> {
     // SAFETY: a NULL name is allowed for KEYCTL_JOIN_SESSION_KEYRING (keyctl(2)).
     let ret = unsafe {
         libc::syscall(
@@ -313,7 +343,7 @@ fn set_up_console(
     Ok(Some(pty.peer))
 }
 
-fn change_dir(process: &Process) -> Result<(), SpawnError> {
+pub(crate) fn change_dir(process: &Process) -> Result<(), SpawnError> {
     let cwd = process.cwd();
     // rootfs::pivot already left the init in "/".
     if cwd == std::path::Path::new("/") {
@@ -338,7 +368,7 @@ fn wait_for_start(listener: &OwnedFd) -> nix::Result<Channel> {
     }
 }
 
-fn set_no_new_privs() -> Result<(), SpawnError> {
+pub(crate) fn set_no_new_privs() -> Result<(), SpawnError> {
     // SAFETY: prctl(PR_SET_NO_NEW_PRIVS, 1) takes no pointers.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(SpawnError::setup(
@@ -357,15 +387,18 @@ pub(crate) fn seccomp_before_user_switch(process: &Process) -> bool {
     process.no_new_privileges() != Some(true)
 }
 
-/// Runs the seccomp step. When the runtime asked for the notify listener and someone is there to
-/// receive it (the parent before Ready, or in `run` mode), it is sent on `channel`; in `create`
-/// mode after the gate there is no one yet and the listener is dropped.
-fn install_seccomp(req: &SpawnRequest<'_>, channel: Option<&Channel>) -> Result<(), SpawnError> {
-    let Some(seccomp) = req.seccomp else {
+/// Runs the seccomp step. When the runtime asked for the notify listener it is sent on `channel`:
+/// to the parent, or after the gate in `create` mode to `start` (which forwards it).
+pub(crate) fn install_seccomp(
+    seccomp: Option<SeccompStep<'_>>,
+    listener_wanted: bool,
+    channel: &Channel,
+) -> Result<(), SpawnError> {
+    let Some(seccomp) = seccomp else {
         return Ok(());
     };
     let listener = seccomp().map_err(|d| SpawnError::with_detail(Phase::Setup, "seccomp", d))?;
-    if let (Some(channel), true) = (channel, req.on_seccomp_listener.is_some()) {
+    if listener_wanted {
         channel
             .send(
                 &Message::SeccompInstalled,
@@ -376,12 +409,12 @@ fn install_seccomp(req: &SpawnRequest<'_>, channel: Option<&Channel>) -> Result<
     Ok(())
 }
 
-fn exit_with(report_to: &Channel, err: SpawnError) -> ! {
+pub(crate) fn exit_with(report_to: &Channel, err: SpawnError) -> ! {
     report_to.report(err);
     exit_now()
 }
 
-fn exit_now() -> ! {
+pub(crate) fn exit_now() -> ! {
     // SAFETY: _exit(2) ends this process without running the caller's atexit handlers or
     // flushing its stdio buffers, which belong to the runtime process we were cloned from.
     unsafe { libc::_exit(1) }

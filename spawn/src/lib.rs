@@ -14,6 +14,7 @@ mod console;
 pub mod error;
 mod exec;
 pub mod hooks;
+mod join;
 mod namespaces;
 mod parent;
 mod procfs;
@@ -22,6 +23,7 @@ pub mod rootfs;
 mod user;
 
 pub use error::{Phase, SpawnError};
+pub use join::{exec, ExecRequest};
 
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
@@ -60,6 +62,14 @@ pub type RuntimeHooks<'a> = &'a mut dyn FnMut(i32) -> Result<(), String>;
 /// the parent, which hands it to [`SpawnRequest::on_seccomp_listener`].
 pub type SeccompStep<'a> = &'a dyn Fn() -> Result<Option<OwnedFd>, String>;
 
+/// The state JSON (status "creating") for the init's host pid, given on stdin to the hooks the
+/// child runs itself (createContainer, startContainer). Called in the child, only when it has such
+/// hooks: the parent then sends it its host pid.
+pub type StateJson<'a> = &'a dyn Fn(i32) -> String;
+
+/// Receives the seccomp notify listener fd (see [`SeccompStep`]).
+pub type OnSeccompListener<'a> = &'a mut dyn FnMut(OwnedFd) -> Result<(), String>;
+
 /// Everything the child needs. Built by the runtime from one parse of config.json.
 pub struct SpawnRequest<'a> {
     pub spec: &'a Spec,
@@ -77,11 +87,10 @@ pub struct SpawnRequest<'a> {
     pub no_pivot: bool,
     /// `--no-new-keyring`: keep the caller's session keyring.
     pub no_new_keyring: bool,
-    /// The state JSON (status "creating") given to hooks the child runs on stdin.
-    pub state_json: String,
+    pub state_json: StateJson<'a>,
     pub runtime_hooks: Option<RuntimeHooks<'a>>,
     pub seccomp: Option<SeccompStep<'a>>,
-    pub on_seccomp_listener: Option<&'a mut dyn FnMut(OwnedFd) -> Result<(), String>>,
+    pub on_seccomp_listener: Option<OnSeccompListener<'a>>,
 }
 
 /// A container init that finished setup.
@@ -116,7 +125,9 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
 }
 
 /// `start`: connects to `<state dir>/start.sock`, releases the init and waits until it has exec'd
-/// (Ok) or reports why it could not.
-pub fn release(start_socket: &Path) -> Result<(), SpawnError> {
+/// (Ok) or reports why it could not. With noNewPrivileges and an SCMP_ACT_NOTIFY profile the init
+/// installs seccomp after the gate: its listener fd is returned, for the runtime to hand to the
+/// agent at `listenerPath`.
+pub fn release(start_socket: &Path) -> Result<Option<OwnedFd>, SpawnError> {
     channel::release(start_socket)
 }

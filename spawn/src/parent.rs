@@ -14,7 +14,7 @@ use crate::clone::{self, Forked};
 use crate::error::{Phase, SpawnError};
 use crate::namespaces::NamespacePlan;
 use crate::user;
-use crate::{Console, SpawnRequest, Spawned, StartGate};
+use crate::{Console, OnSeccompListener, SpawnRequest, Spawned, StartGate};
 
 pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let plan = InitPlan {
@@ -92,7 +92,9 @@ fn drive(
 ) -> Result<Option<OwnedFd>, WaitError> {
     if plan.creates(LinuxNamespaceType::User) {
         user::write_id_mappings(pid, req.spec).map_err(WaitError::Local)?;
-        send(channel, &Message::MappingsWritten)?;
+    }
+    if child::waits_for_continue(req, plan) {
+        send(channel, &Message::Continue { host_pid: pid })?;
     }
     if wants_runtime_hooks(req) {
         channel.wait_for_runtime_hooks_request()?;
@@ -115,21 +117,22 @@ fn drive(
         .as_ref()
         .is_some_and(child::seccomp_before_user_switch);
     if listener_wanted && seccomp_early {
-        receive_seccomp_listener(req, channel)?;
+        receive_seccomp_listener(req.on_seccomp_listener.as_mut(), channel)?;
     }
     channel.wait_for_ready()?;
     if listener_wanted && !seccomp_early && immediate {
-        receive_seccomp_listener(req, channel)?;
+        receive_seccomp_listener(req.on_seccomp_listener.as_mut(), channel)?;
     }
     Ok(pty_master)
 }
 
-fn receive_seccomp_listener(
-    req: &mut SpawnRequest<'_>,
+/// Receives the seccomp step's message and hands its listener fd, if any, to the runtime.
+pub(crate) fn receive_seccomp_listener(
+    on_listener: Option<&mut OnSeccompListener<'_>>,
     channel: &Channel,
 ) -> Result<(), WaitError> {
     let listener = channel.wait_for_seccomp()?;
-    match (listener, req.on_seccomp_listener.as_mut()) {
+    match (listener, on_listener) {
         (Some(listener), Some(on_listener)) => on_listener(listener).map_err(|detail| {
             WaitError::Local(SpawnError::with_detail(
                 Phase::Setup,
@@ -148,7 +151,7 @@ fn send(channel: &Channel, message: &Message) -> Result<(), WaitError> {
 }
 
 /// Makes sure the child is gone and reaped, and says why it failed.
-fn abort(pidfd: &OwnedFd, failure: WaitError) -> SpawnError {
+pub(crate) fn abort(pidfd: &OwnedFd, failure: WaitError) -> SpawnError {
     match failure {
         // The child sent its error and is exiting by itself.
         WaitError::Reported(err) => {
@@ -200,7 +203,7 @@ fn died_without_report(status: Option<WaitStatus>) -> SpawnError {
 }
 
 /// `$LISTEN_FDS` (socket activation) fds follow the preserved ones (runtime-contract §1.5.7).
-fn listen_fds() -> u32 {
+pub(crate) fn listen_fds() -> u32 {
     std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|n| n.parse().ok())

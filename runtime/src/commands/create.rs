@@ -16,9 +16,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Hooks, Spec};
 
-use super::Context;
+use super::{qos, Context};
 use crate::cli::CreateArgs;
-use crate::container::Record;
+use crate::container::{QosRecord, Record};
 use crate::hooks;
 use crate::procfs::ProcStat;
 use crate::seccomp::Seccomp;
@@ -109,18 +109,27 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         mode,
     )?;
 
+    // Before anything exists: a bad policy file or io.husk.qos.* annotation fails the create with
+    // nothing to undo.
+    let qos = qos::prepare(ctx, spec)?;
+
     let mut rollback = Rollback::default();
     let dir = ctx.store.create(&args.id)?;
     rollback.dir = Some(dir.clone());
     rollback.lock = Some(dir.lock()?);
 
     let cgroup_path = cgroup_path(ctx, spec, &args.id)?;
+    let hierarchy = Hierarchy::detect()?;
     let cgroup = Cgroup::create(
-        &Hierarchy::detect()?,
+        &hierarchy,
         &cgroup_path,
         Some(&husk_cgroup::container_resources(spec.linux().as_ref())),
     )?;
-    let cgroup_fd = rollback.cgroup.insert(cgroup).open_fd()?;
+    let cgroup = rollback.cgroup.insert(cgroup);
+    if let Some((policy, plan)) = &qos {
+        qos::apply(&hierarchy, cgroup, &cgroup_path, policy, plan, false)?;
+    }
+    let cgroup_fd = cgroup.open_fd()?;
 
     let start_gate = match mode {
         Mode::Create => StartGate::Socket(listen_start_socket(&dir.start_socket())?),
@@ -138,6 +147,7 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
     };
 
     let mut record = new_record(&bundle, &args.id, cgroup_path);
+    record.qos = qos.map(|(_, plan)| QosRecord::of(spec, plan.class));
     let creating = record.state(ContainerStatus::Creating);
     let hooks = SpecHooks(spec.hooks().as_ref());
     // prestart (deprecated) then createRuntime, in the runtime namespace while the init waits
@@ -254,6 +264,7 @@ fn new_record(bundle: &Bundle, id: &str, cgroup_path: PathBuf) -> Record {
         cgroup_path,
         poststart: hooks.list(Hooks::poststart),
         poststop: hooks.list(Hooks::poststop),
+        qos: None,
     }
 }
 

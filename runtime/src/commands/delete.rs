@@ -51,6 +51,12 @@ fn kill_init(record: &Record) {
 /// state directory.
 pub fn destroy(ctx: &Context, dir: &ContainerDir, record: &Record) -> Result<()> {
     record.cgroup()?.destroy()?;
+    if record.qos.is_some() {
+        // The cgroup is gone already: a failure here must not keep the container alive.
+        if let Err(err) = super::qos::forget(ctx, &record.cgroup_path) {
+            ctx.log.warn(&format!("{err:#}"));
+        }
+    }
     if let Err(err) = hooks::run_all(
         "poststop",
         &record.poststop,
