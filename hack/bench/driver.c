@@ -2,11 +2,12 @@
 //
 // usage: driver [-j N] [-t SECONDS] LOG < PLAN
 //
-// PLAN has one command per line, fields separated by tabs (empty fields are skipped): LABEL, then
-// any NAME=VALUE environment assignments, then the argv (looked up in PATH). Consecutive lines with the same LABEL form one
-// job: their commands run one after the other. Up to N jobs (default 1) run at the same time.
-// With -j 1 a line may instead be "LABEL<TAB>@reap<TAB>PIDFILE": wait (untimed) until the process
-// whose pid PIDFILE holds has exited, reaping it if it is our child.
+// PLAN has one command per line, fields separated by tabs (empty fields are skipped): LABEL,
+// then any NAME=VALUE environment assignments, then the argv (looked up in PATH). Consecutive
+// lines with the same LABEL form one job: their commands run one after the other. Up to N jobs
+// (default 1) run at the same time. With -j 1 a line may instead be
+// "LABEL<TAB>@reap<TAB>PIDFILE": wait (untimed) until the process whose pid PIDFILE holds has
+// exited, reaping it if it is our child.
 //
 // Every command's stdin is /dev/null and its stdout and stderr are appended to LOG. The driver is
 // a child subreaper (PR_SET_CHILD_SUBREAPER, prctl(2)): a container whose runtime exited after
@@ -15,9 +16,9 @@
 // For each command it prints "LABEL<TAB>WALL_NS<TAB>MAXRSS_KB<TAB>STATUS<TAB>CPU_NS": the
 // CLOCK_MONOTONIC time from just before the spawn to the return of the wait4(2) that reaped it,
 // the ru_maxrss that wait4 reported (the peak RSS of the command's process, or of any descendant
-// it waited for if larger), its exit code (128+N when killed by signal N, 124 when killed after
-// SECONDS, default 60), and its user+system CPU time (with the descendants it waited for). At the
-// end it prints "#total<TAB>WALL_NS" for the whole plan.
+// it waited for if larger), its exit code (128+N when killed by signal N; with -j 1, 124 when
+// killed after SECONDS, default 60), and its user+system CPU time (with the descendants it
+// waited for). At the end it prints "#total<TAB>WALL_NS" for the whole plan.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

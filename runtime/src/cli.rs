@@ -55,6 +55,8 @@ pub enum Command {
     State(IdArg),
     /// Send a signal to a container's init (or to all its processes).
     Kill(KillArgs),
+    /// Run a new process inside a running container.
+    Exec(Box<ExecArgs>),
     /// Delete a container and its resources.
     Delete(DeleteArgs),
     /// List containers.
@@ -68,7 +70,7 @@ pub enum Command {
     /// Thaw a paused container.
     Resume(IdArg),
     /// Change a running container's resource limits.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// List the processes of a container.
     Ps(PsArgs),
     /// Print a container's stats and OOM events as JSON lines.
@@ -119,6 +121,64 @@ pub struct RunArgs {
     /// Accepted for runc compatibility and ignored.
     #[arg(long)]
     pub no_subreaper: bool,
+}
+
+/// runc's `exec` flags (runtime-contract §1.2). Everything after the container id is the command,
+/// flags included (runc's SkipArgReorder): `exec ID sh -c 'x'`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A runtime-spec Process JSON file; the command line's process flags are then ignored.
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Environment variables (KEY=VALUE) added to the container's.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Supplementary gids (repeat the flag or separate with commas).
+    #[arg(short = 'g', long, value_delimiter = ',')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective, permitted and ambient sets.
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// AppArmor profile (husk has no AppArmor support: refused).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (husk has no SELinux support: refused).
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Pass fds 3..3+N to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Run the process in an existing sub-cgroup of the container: [controller:]path.
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Exec even when the container is paused.
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Return once the process has started instead of waiting for it.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's host pid here.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    pub id: String,
+    /// The command and its arguments (without `-p`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

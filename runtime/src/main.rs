@@ -86,6 +86,7 @@ fn dispatch(ctx: &Context, command: Option<Command>) -> Result<i32> {
         Command::Run(args) => commands::run::run(ctx, &args),
         Command::State(args) => commands::state::run(ctx, &args),
         Command::Kill(args) => commands::kill::run(ctx, &args),
+        Command::Exec(args) => commands::exec::run(ctx, &args),
         Command::Delete(args) => commands::delete::run(ctx, &args),
         Command::List(args) => commands::list::run(ctx, &args),
         Command::Spec(args) => commands::spec::run(&args),

@@ -300,7 +300,10 @@ mod tests {
         child.send(&Message::Ready, None).unwrap();
         match parent.wait_for_continue() {
             Err(WaitError::Local(err)) => {
-                assert_eq!(err.to_string(), "sync channel: expected continue, got ready")
+                assert_eq!(
+                    err.to_string(),
+                    "sync channel: expected continue, got ready"
+                )
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -99,14 +99,10 @@ fn set_up(
     }
     set_hostnames(spec, namespaces)?;
     require_mount_namespace(namespaces)?;
-    // The cgroup directory through its fd (a magic link, valid until pivot_root): no readlink.
-    let cgroup_dir = req
-        .cgroup_fd
-        .map(|fd| std::path::PathBuf::from(format!("/proc/self/fd/{fd}")));
     rootfs::prepare(&RootfsContext {
         spec,
         rootfs: req.rootfs,
-        cgroup_dir: cgroup_dir.as_deref(),
+        cgroup_dir: req.cgroup_dir,
         new_user_namespace: namespaces.creates(LinuxNamespaceType::User),
         new_cgroup_namespace: namespaces.creates(LinuxNamespaceType::Cgroup),
     })?;
@@ -123,7 +119,7 @@ fn set_up(
         procfs::write_sysctls(sysctl)?;
     }
     let console = std::mem::replace(&mut req.console, Console::Inherit);
-    let terminal_peer = set_up_console(console, process, channel)?;
+    let terminal_peer = set_up_console(console, process, channel, console::create)?;
     rootfs::finalize(spec)?;
     if let Some(score) = process.oom_score_adj() {
         procfs::write_oom_score_adj(score)?;
@@ -290,6 +286,9 @@ fn request_runtime_hooks(channel: &Channel) -> Result<(), SpawnError> {
         .map_err(|e| e.into_spawn_error("the runtime hooks"))
 }
 
+/// Allocates the pty: [`console::create`] for the init, [`console::open`] for an exec'd process.
+pub(crate) type MakePty = fn(Option<&oci_spec::runtime::Box>) -> Result<console::Pty, SpawnError>;
+
 pub(crate) enum HookKind {
     Prestart,
     CreateRuntime,
@@ -321,17 +320,18 @@ fn run_hooks(kind: &'static str, list: &[Hook], state_json: &str) -> Result<(), 
     })
 }
 
-/// With `process.terminal`: the pty is created and its master handed over (console socket or
-/// parent); returns the peer, which becomes the controlling terminal after setsid.
-fn set_up_console(
+/// With `process.terminal`: the pty is made by `make_pty` and its master handed over (console
+/// socket or parent); returns the peer, which becomes the controlling terminal after setsid.
+pub(crate) fn set_up_console(
     console: Console,
     process: &Process,
     channel: &Channel,
+    make_pty: MakePty,
 ) -> Result<Option<OwnedFd>, SpawnError> {
     if !process.terminal().unwrap_or(false) || matches!(console, Console::Inherit) {
         return Ok(None);
     }
-    let pty = console::create(process.console_size().as_ref())?;
+    let pty = make_pty(process.console_size().as_ref())?;
     match console {
         Console::Socket(socket) => channel::send_console_master(socket.as_fd(), pty.master.as_fd())
             .map_err(|e| SpawnError::setup("send the pty master to the console socket", e))?,

@@ -16,9 +16,17 @@ pub(crate) struct Pty {
     pub peer: OwnedFd,
 }
 
-/// Opens /dev/ptmx, unlocks it, opens the peer (O_NOCTTY: it becomes the controlling terminal
-/// only after setsid), applies `process.consoleSize` and bind-mounts the peer onto /dev/console.
+/// The init's console: [`open`], then the peer bind-mounted onto /dev/console.
 pub(crate) fn create(size: Option<&oci_spec::runtime::Box>) -> Result<Pty, SpawnError> {
+    let (pty, peer_path) = open(size)?;
+    bind_console(&peer_path)?;
+    Ok(pty)
+}
+
+/// Opens /dev/ptmx, unlocks it, opens the peer (O_NOCTTY: it becomes the controlling terminal
+/// only after setsid) and applies `process.consoleSize`. Returns the pair and the peer's path.
+/// An exec'd process gets just this: /dev/console stays the init's (runc).
+pub(crate) fn open(size: Option<&oci_spec::runtime::Box>) -> Result<(Pty, String), SpawnError> {
     let open = |path: &str| {
         fcntl::open(
             path,
@@ -43,8 +51,7 @@ pub(crate) fn create(size: Option<&oci_spec::runtime::Box>) -> Result<Pty, Spawn
     if let Some(size) = size {
         set_window_size(&master, size)?;
     }
-    bind_console(&peer_path)?;
-    Ok(Pty { master, peer })
+    Ok((Pty { master, peer }, peer_path))
 }
 
 fn set_window_size(master: &OwnedFd, size: &oci_spec::runtime::Box) -> Result<(), SpawnError> {

@@ -79,6 +79,10 @@ pub struct SpawnRequest<'a> {
     pub bundle: &'a Path,
     /// O_PATH|O_DIRECTORY fd of the container's cgroup: the child is born in it (CLONE_INTO_CGROUP).
     pub cgroup_fd: Option<RawFd>,
+    /// Host path of that cgroup: the bind source for a `cgroup` mount without a cgroup namespace.
+    /// A path, not the fd: a bind source must be a mount of the child's own mount namespace
+    /// (do_loopback's check_mnt), and the fd points into the parent's.
+    pub cgroup_dir: Option<&'a Path>,
     pub console: Console,
     pub start_gate: StartGate,
     /// `--preserve-fds N`: fds 3..3+N stay open in the container (plus `$LISTEN_FDS`).

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{self, OFlag};
@@ -135,6 +135,22 @@ impl<'a> NamespacePlan<'a> {
     }
 }
 
+/// In the parent, right before clone3 of a process exec'd into a running container: its children
+/// are born in the container init's pid namespace (setns(2) on a pidfd, Linux 5.8).
+pub(crate) fn enter_pid_namespace_of(
+    init_pidfd: BorrowedFd<'_>,
+) -> Result<ParentNamespaces, SpawnError> {
+    let own = open_ns("/proc/thread-self/ns/pid")?;
+    sched::setns(init_pidfd, CloneFlags::CLONE_NEWPID).map_err(|e| {
+        SpawnError::new(
+            Phase::Clone,
+            "setns to the pid namespace of the container init",
+            e,
+        )
+    })?;
+    Ok(ParentNamespaces { pid: Some(own) })
+}
+
 /// The parent's own pid namespace, saved by [`NamespacePlan::enter_for_children`].
 pub(crate) struct ParentNamespaces {
     pid: Option<OwnedFd>,
@@ -153,7 +169,7 @@ impl ParentNamespaces {
     }
 }
 
-fn time_flag() -> CloneFlags {
+pub(crate) fn time_flag() -> CloneFlags {
     CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)
 }
 

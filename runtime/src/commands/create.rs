@@ -171,16 +171,19 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         cgroup_fd: Some(cgroup_fd.as_raw_fd()),
+        cgroup_dir: Some(cgroup.dir()),
         console,
         start_gate,
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
-        // Only the init's own hooks (createContainer, startContainer) read it.
-        state_json: if hooks.in_container() {
-            creating.to_json()
-        } else {
-            String::new()
+        // Called in the child, only when it runs createContainer/startContainer hooks.
+        state_json: &|pid| {
+            State {
+                pid,
+                ..creating.clone()
+            }
+            .to_json()
         },
         runtime_hooks: if has_runtime_hooks {
             Some(&mut run_runtime_hooks)
@@ -276,16 +279,10 @@ impl SpecHooks<'_> {
     fn list(self, phase: fn(&Hooks) -> &Option<Vec<Hook>>) -> Vec<Hook> {
         self.0.and_then(|h| phase(h).clone()).unwrap_or_default()
     }
-
-    /// Whether the init runs hooks itself (createContainer, startContainer).
-    fn in_container(self) -> bool {
-        self.0
-            .is_some_and(|h| h.create_container().is_some() || h.start_container().is_some())
-    }
 }
 
-/// Where the pty master goes, with runc's rules and error texts.
-fn console(terminal: bool, console_socket: Option<&Path>, mode: Mode) -> Result<Console> {
+/// Where the pty master goes, with runc's rules and error texts (also for `exec`).
+pub fn console(terminal: bool, console_socket: Option<&Path>, mode: Mode) -> Result<Console> {
     match (terminal, console_socket) {
         (true, Some(path)) => Ok(Console::Socket(connect_console_socket(path)?)),
         (true, None) if mode == (Mode::Run { detach: false }) => Ok(Console::ToParent),

@@ -39,7 +39,10 @@ fn show(ctx: &Context, args: &QosShowArgs) -> Result<i32> {
     let status = qos::show(&Hierarchy::detect()?, &record.cgroup_path)?;
     let class = record.qos.as_ref().map(|q| q.class.as_str());
     let out = match args.format {
-        ListFormat::Table => format!("class: {}\n{status}", class.unwrap_or("none (QoS engine off)")),
+        ListFormat::Table => format!(
+            "class: {}\n{status}",
+            class.unwrap_or("none (QoS engine off)")
+        ),
         ListFormat::Json => {
             let mut value = serde_json::to_value(&status)?;
             value["class"] = serde_json::json!(class);

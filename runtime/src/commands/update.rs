@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 use husk_cgroup::qos;
 use husk_cgroup::Hierarchy;
 use husk_oci::ContainerStatus;
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
 use serde_json::Value;
 
 use super::Context;
@@ -52,7 +52,9 @@ pub fn run(ctx: &Context, args: &UpdateArgs) -> Result<i32> {
 /// The flags husk accepts like runc 1.1 but cannot honour on cgroup v2.
 fn refuse_unsupported(args: &UpdateArgs) -> Result<()> {
     if args.cpu_rt_period.is_some_and(|v| v != 0) || args.cpu_rt_runtime.is_some_and(|v| v != 0) {
-        bail!("--cpu-rt-period/--cpu-rt-runtime: realtime cpu limits are not supported on cgroup v2");
+        bail!(
+            "--cpu-rt-period/--cpu-rt-runtime: realtime cpu limits are not supported on cgroup v2"
+        );
     }
     if args.kernel_memory.is_some() || args.kernel_memory_tcp.is_some() {
         bail!("--kernel-memory/--kernel-memory-tcp: kernel memory limits are not supported on cgroup v2");
@@ -76,25 +78,38 @@ fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
                     .context("read resources from stdin")?;
                 json
             } else {
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("read {}", path.display()))?
+                std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
             };
             serde_json::from_str(&json).with_context(|| {
-                format!("parse resources {}: not LinuxResources JSON", path.display())
+                format!(
+                    "parse resources {}: not LinuxResources JSON",
+                    path.display()
+                )
             })?
         }
     };
     r.set_devices(None);
 
-    let mut memory = r.memory().clone().unwrap_or_default();
+    let mut memory = r.memory().unwrap_or_default();
     let memory_flags = [
-        ("--memory", &args.memory, LinuxMemory::set_limit as fn(&mut LinuxMemory, Option<i64>) -> &mut LinuxMemory),
-        ("--memory-reservation", &args.memory_reservation, LinuxMemory::set_reservation),
+        (
+            "--memory",
+            &args.memory,
+            LinuxMemory::set_limit as fn(&mut LinuxMemory, Option<i64>) -> &mut LinuxMemory,
+        ),
+        (
+            "--memory-reservation",
+            &args.memory_reservation,
+            LinuxMemory::set_reservation,
+        ),
         ("--memory-swap", &args.memory_swap, LinuxMemory::set_swap),
     ];
     for (flag, value, set) in memory_flags {
         if let Some(value) = value {
-            set(&mut memory, Some(parse_bytes(value).with_context(|| format!("{flag} {value:?}"))?));
+            set(
+                &mut memory,
+                Some(parse_bytes(value).with_context(|| format!("{flag} {value:?}"))?),
+            );
         }
     }
     if memory != LinuxMemory::default() {
@@ -127,7 +142,7 @@ fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
         r.set_pids(Some(pids));
     }
     if let Some(weight) = args.blkio_weight {
-        let mut blkio = r.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
+        let mut blkio = r.block_io().clone().unwrap_or_default();
         blkio.set_weight(Some(weight));
         r.set_block_io(Some(blkio));
     }
@@ -188,8 +203,11 @@ mod tests {
     use clap::Parser;
 
     fn update_args(line: &str) -> UpdateArgs {
-        match Cli::try_parse_from(line.split_whitespace()).unwrap().command {
-            Some(Command::Update(args)) => args,
+        match Cli::try_parse_from(line.split_whitespace())
+            .unwrap()
+            .command
+        {
+            Some(Command::Update(args)) => *args,
             other => panic!("{other:?}"),
         }
     }
@@ -241,7 +259,9 @@ mod tests {
             "husk update --cpu-rt-runtime 100 c1",
             "husk update --l3-cache-schema L3:0=f c1",
         ] {
-            let err = refuse_unsupported(&update_args(line)).unwrap_err().to_string();
+            let err = refuse_unsupported(&update_args(line))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("--"), "{line}: {err}");
         }
         refuse_unsupported(&update_args("husk update --cpu-rt-period 0 c1")).unwrap();
@@ -257,9 +277,20 @@ mod tests {
             serde_json::from_str(r#"{"memory":{"limit":2000},"unified":{"c.d":"2"}}"#).unwrap();
         let m = merged(Some(&stored), &update).unwrap();
         let memory = m.memory().as_ref().unwrap();
-        assert_eq!((memory.limit(), memory.reservation()), (Some(2000), Some(10)));
+        assert_eq!(
+            (memory.limit(), memory.reservation()),
+            (Some(2000), Some(10))
+        );
         assert_eq!(m.cpu().as_ref().unwrap().shares(), Some(512));
         assert_eq!(m.unified().as_ref().unwrap().len(), 2);
-        assert_eq!(merged(None, &update).unwrap().memory().as_ref().unwrap().limit(), Some(2000));
+        assert_eq!(
+            merged(None, &update)
+                .unwrap()
+                .memory()
+                .as_ref()
+                .unwrap()
+                .limit(),
+            Some(2000)
+        );
     }
 }

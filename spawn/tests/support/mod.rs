@@ -83,12 +83,13 @@ impl Bundle {
             rootfs: &self.rootfs,
             bundle: self.dir.path(),
             cgroup_fd: None,
+            cgroup_dir: None,
             console: Console::Inherit,
             start_gate: StartGate::Immediate,
             preserve_fds: 0,
             no_pivot: false,
             no_new_keyring: false,
-            state_json: r#"{"ociVersion":"1.2.0","id":"test","status":"creating"}"#.to_owned(),
+            state_json: &state_json,
             runtime_hooks: None,
             seccomp: None,
             on_seccomp_listener: None,
@@ -156,6 +157,11 @@ pub fn run(bundle: &Bundle, spec: &Spec) -> i32 {
 pub fn run_sh(bundle: &Bundle, script: &str, edit: impl FnOnce(&mut Value)) -> i32 {
     let spec = bundle.spec(&["sh", "-c", script], edit);
     run(bundle, &spec)
+}
+
+/// The state JSON the test requests hand to the child's hooks.
+pub fn state_json(pid: i32) -> String {
+    format!(r#"{{"ociVersion":"1.2.0","id":"test","status":"creating","pid":{pid}}}"#)
 }
 
 pub fn path_str(p: &Path) -> &str {
