@@ -146,6 +146,16 @@ remove_cgroups_under() {
 	[[ ! -d $dir ]]
 }
 
+# remove_new_empty_dirs DIR LISTING: rmdir's each empty directory in DIR whose name is not a line of
+# LISTING (an earlier `ls -A DIR`).
+remove_new_empty_dirs() {
+	local path
+	for path in "$1"/*; do
+		[[ -d $path ]] && ! grep -qxF -- "${path##*/}" <<<"$2" && rmdir "$path" 2>/dev/null
+	done
+	return 0
+}
+
 # ---------------------------------------------------------------- environment
 # require_private_cgroup2: every engine must run where /sys/fs/cgroup is cgroup2 (hack/test-host or
 # the VM); on the host's v1 hierarchies podman, conmon and the shim would create cgroups.

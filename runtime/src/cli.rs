@@ -474,4 +474,56 @@ mod tests {
             .rootless
             .is_some());
     }
+
+    #[test]
+    fn cgroup_command_argv() {
+        // containerd: `update --resources=- <id>`, `ps --format json <id>`, Top's table with ps args.
+        let Some(Command::Update(update)) = parse("husk update --resources=- c1").command else {
+            panic!()
+        };
+        assert_eq!(update.resources.as_deref(), Some("-".as_ref()));
+        let Some(Command::Update(update)) =
+            parse("husk update --cpu-shares 512 --cpu-quota -1 --memory -1 --pids-limit -1 c1")
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(update.cpu_share, Some(512));
+        assert_eq!(update.cpu_quota, Some(-1));
+        assert_eq!(update.memory.as_deref(), Some("-1"));
+        assert_eq!(update.pids_limit, Some(-1));
+        let Some(Command::Ps(ps)) = parse("husk ps --format json c1").command else {
+            panic!()
+        };
+        assert_eq!((ps.format, ps.id.as_str()), (ListFormat::Json, "c1"));
+        let Some(Command::Ps(ps)) = parse("husk ps --format table c1 -o pid,comm").command else {
+            panic!()
+        };
+        assert_eq!(ps.ps_args, ["-o", "pid,comm"]);
+        let Some(Command::Events(events)) =
+            parse("husk events --interval=500ms --stats c1").command
+        else {
+            panic!()
+        };
+        assert!(events.stats);
+        assert_eq!(events.interval, "500ms");
+        assert!(matches!(
+            parse("husk pause c1").command,
+            Some(Command::Pause(_))
+        ));
+        assert!(matches!(
+            parse("husk resume c1").command,
+            Some(Command::Resume(_))
+        ));
+        let cli = parse("husk --qos-config /q.toml qos explain -b /b -f json");
+        assert_eq!(cli.qos_config.as_deref(), Some("/q.toml".as_ref()));
+        let Some(Command::Qos(QosCommand::Explain(explain))) = cli.command else {
+            panic!()
+        };
+        assert_eq!(explain.format, ListFormat::Json);
+        assert!(matches!(
+            parse("husk qos show c1").command,
+            Some(Command::Qos(QosCommand::Show(_)))
+        ));
+    }
 }

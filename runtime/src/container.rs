@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use husk_cgroup::qos::{QosClass, CLASS_ANNOTATION};
 use husk_cgroup::{Cgroup, Hierarchy};
 use husk_oci::{ContainerStatus, State};
-use husk_cgroup::qos::{QosClass, CLASS_ANNOTATION};
 use oci_spec::runtime::{Hook, Linux, LinuxResources, Process, Spec};
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,11 @@ impl QosRecord {
         let linux = spec.linux().as_ref();
         QosRecord {
             class: class.name().to_owned(),
-            resources: linux.and_then(|l| l.resources().clone()),
+            // Device rules play no part in QoS and update never changes them.
+            resources: linux.and_then(|l| l.resources().clone()).map(|mut r| {
+                r.set_devices(None);
+                r
+            }),
             cgroups_path: linux.and_then(|l| l.cgroups_path().clone()),
             oom_score_adj: spec.process().as_ref().and_then(|p| p.oom_score_adj()),
         }
@@ -191,6 +195,37 @@ pub(crate) mod tests {
         };
         assert_eq!(record.status(&dir), ContainerStatus::Stopped);
         child.wait().unwrap();
+    }
+
+    #[test]
+    fn the_qos_record_keeps_what_classify_reads() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 500},
+            "linux": {
+                "cgroupsPath": "/kubepods/burstable/pod1/c1",
+                "resources": {"memory": {"limit": 1000}, "cpu": {"shares": 512}}
+            }
+        }))
+        .unwrap();
+        let kept = QosRecord::of(&spec, QosClass::Burstable);
+        let json = serde_json::to_string(&kept).unwrap();
+        let kept: QosRecord = serde_json::from_str(&json).unwrap();
+        let rebuilt = kept.spec(&BTreeMap::new());
+        let (a, b) = (
+            husk_cgroup::qos::classify(&spec).unwrap(),
+            husk_cgroup::qos::classify(&rebuilt).unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(b.class, QosClass::Burstable);
+        let record = Record {
+            qos: Some(kept),
+            ..sample_record()
+        };
+        let state = record.state(ContainerStatus::Running);
+        assert_eq!(state.annotations[CLASS_ANNOTATION], "burstable");
+        assert_eq!(state.annotations["k"], "v");
     }
 
     #[test]

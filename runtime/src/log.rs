@@ -36,6 +36,31 @@ impl Logger {
         })
     }
 
+    /// The logger the raw arguments ask for (`--log F`, `--log=F`, `--log-format json`), for errors
+    /// found before clap could parse them. None without a `--log` or when it cannot be opened.
+    pub fn from_raw_args(args: &[String]) -> Option<Logger> {
+        let value = |flag: &str| {
+            let with_eq = format!("{flag}=");
+            args.iter()
+                .enumerate()
+                .find_map(|(i, arg)| match arg.strip_prefix(&with_eq) {
+                    Some(value) => Some(value),
+                    None if arg == flag => args.get(i + 1).map(String::as_str),
+                    None => None,
+                })
+        };
+        let format = match value("--log-format") {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        };
+        Logger::open(Some(Path::new(value("--log")?)), format, false).ok()
+    }
+
+    /// An error line in the log file only (the caller has printed it already).
+    pub fn record_error(&self, msg: &str) {
+        self.write_line("error", msg);
+    }
+
     /// A failure: `husk: <msg>` on stderr and one `error` line in the log file.
     pub fn error(&self, msg: &str) {
         eprintln!("husk: {msg}");

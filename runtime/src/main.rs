@@ -26,7 +26,10 @@ use log::Logger;
 use store::Store;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => usage_error(err),
+    };
     if cli.version {
         println!(
             "husk version {}\nspec: {}",
@@ -55,6 +58,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command line clap rejects: clap's message and exit status 2, and also the error line in the
+/// `--log` file when the arguments name one, since containerd shows only that file's last error
+/// (otherwise "exit status 2: unknown").
+fn usage_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let is_error = !matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if is_error {
+        let args: Vec<String> = std::env::args().collect();
+        if let Some(log) = Logger::from_raw_args(&args) {
+            // The message is what precedes clap's blank line and usage block, folded into one line.
+            let text = err.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            log.record_error(message.join(" ").trim_start_matches("error: "));
+        }
+    }
+    err.exit()
 }
 
 /// The context chain joined with ": " ("outer: inner: cause"), skipping a cause whose text the

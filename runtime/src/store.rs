@@ -7,16 +7,20 @@
 //! ever replaced by rename(2), so they see the old or the new file, never a partial one.
 use std::fs::{DirBuilder, File};
 use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 
 use crate::container::Record;
 
 const STATE_FILE: &str = "state.json";
 const START_SOCKET: &str = "start.sock";
+/// `sizeof(sockaddr_un.sun_path)`, the terminating NUL included (unix(7)).
+const SUN_PATH_MAX: usize = 108;
 
 pub struct Store {
     root: PathBuf,
@@ -115,6 +119,25 @@ impl ContainerDir {
 
     pub fn start_socket(&self) -> PathBuf {
         self.path.join(START_SOCKET)
+    }
+
+    /// The address to bind or connect `start.sock` at. A unix socket path must fit `sun_path`
+    /// (108 bytes with its NUL, unix(7)); a deep `--root` with a 64-hex id does not, so such a
+    /// directory is reached through an O_PATH fd as `/proc/self/fd/N/start.sock` (conmon's way).
+    /// Keep the returned fd open while the address is used.
+    pub fn start_socket_address(&self) -> Result<(PathBuf, Option<OwnedFd>)> {
+        let path = self.start_socket();
+        if path.as_os_str().len() < SUN_PATH_MAX {
+            return Ok((path, None));
+        }
+        let dir = nix::fcntl::open(
+            &self.path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("open {}", self.path.display()))?;
+        let short = PathBuf::from(format!("/proc/self/fd/{}/{START_SOCKET}", dir.as_raw_fd()));
+        Ok((short, Some(dir)))
     }
 
     /// Whether `start.sock` is still there, i.e. the container was created and not started.

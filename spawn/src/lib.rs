@@ -3,8 +3,10 @@
 //! The parent calls [`spawn`], which `clone3`s the container init straight from the calling process
 //! (no re-exec of the husk binary), with every new namespace in the first clone. The child then runs
 //! the fixed pre-exec pipeline in `child.rs` (one small function per step, in the documented order),
-//! talking to the parent over a typed channel (`channel.rs`). Every failure comes back as one
-//! [`SpawnError`] naming the phase (clone, setup or exec), the step, the path and the errno.
+//! talking to the parent over a typed channel (`channel.rs`). [`exec`] starts a further process in
+//! a running container the same way (`join.rs`: the init's namespaces and cgroup, then the tail of
+//! the runbook). Every failure comes back as one [`SpawnError`] naming the phase (clone, setup or
+//! exec), the step, the path and the errno.
 
 mod capabilities;
 mod channel;

@@ -5,26 +5,14 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use husk_tests::{wait_until, Bundle, Husk};
+use husk_tests::{reaper, wait_until, Bundle, Husk};
+use nix::sys::wait::WaitStatus;
 use serde_json::Value;
-
-/// A busybox bundle with its own cgroup namespace, as podman and containerd give containers on
-/// cgroup v2.
-fn busybox(args: &[&str]) -> Bundle {
-    let mut bundle = Bundle::busybox(args);
-    bundle.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces")
-            .push(serde_json::json!({"type": "cgroup"}))
-    });
-    bundle
-}
 
 /// A container whose shell counts as fast as it can into /out/n (a host directory).
 fn counting_bundle() -> (Bundle, tempfile::TempDir) {
     let out = tempfile::tempdir().expect("tempdir");
-    let mut bundle = busybox(&[
+    let mut bundle = Bundle::busybox(&[
         "sh",
         "-c",
         "i=0; while true; do i=$((i+1)); echo $i > /out/n.tmp; mv /out/n.tmp /out/n; done",
@@ -114,7 +102,7 @@ fn a_paused_container_is_killed_by_delete_force() {
 
 /// `sh` with two `sleep` children, no pid namespace (host pids are the container's).
 fn shell_with_children() -> Bundle {
-    let mut bundle = busybox(&["sh", "-c", "sleep 100 & sleep 101 & wait"]);
+    let mut bundle = Bundle::busybox(&["sh", "-c", "sleep 100 & sleep 101 & wait"]);
     bundle.edit(|c| {
         c["linux"]["namespaces"]
             .as_array_mut()
@@ -221,7 +209,7 @@ fn events_stats_prints_one_stats_event() {
 #[test]
 fn events_stream_stats_until_the_container_is_gone() {
     let husk = Husk::new();
-    let bundle = busybox(&["sleep", "2"]);
+    let bundle = Bundle::busybox(&["sleep", "2"]);
     let id = husk.new_id("evstream");
     start(&husk, &id, &bundle);
     let events = husk.cmd(&["events", "--interval", "300ms", &id]);
@@ -247,7 +235,7 @@ fn events_stream_stats_until_the_container_is_gone() {
 #[test]
 fn update_without_the_controller_fails_by_name_and_keeps_the_container() {
     let husk = Husk::new();
-    let bundle = busybox(&["sleep", "100"]);
+    let bundle = Bundle::busybox(&["sleep", "100"]);
     let id = husk.new_id("update");
     start(&husk, &id, &bundle);
     husk.cmd(&["update", "--memory", "64m", &id])
@@ -260,6 +248,27 @@ fn update_without_the_controller_fails_by_name_and_keeps_the_container() {
         .assert_fails_with("--kernel-memory");
     husk.cmd(&["update", "--cpu-rt-runtime", "1000", &id])
         .assert_fails_with("realtime");
+    // containerd's form: the JSON on stdin (a file: the harness's reaper owns the children).
+    fs::write(
+        resources.path(),
+        r#"{"cpu":{"quota":20000,"period":100000}}"#,
+    )
+    .unwrap();
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = std::process::Command::new(husk_tests::husk_bin());
+    cmd.arg("--root")
+        .arg(husk.root())
+        .args(["update", "--resources=-", &id])
+        .stdin(fs::File::open(resources.path()).unwrap())
+        .stderr(stderr.reopen().unwrap());
+    let pid = reaper::spawn(&mut cmd).expect("spawn husk update");
+    let status = reaper::wait_exit(pid, Duration::from_secs(20));
+    assert!(
+        matches!(status, Some(WaitStatus::Exited(_, 1))),
+        "{status:?}"
+    );
+    let message = fs::read_to_string(stderr.path()).unwrap();
+    assert!(message.contains("cpu controller"), "{message}");
     assert_eq!(husk.state(&id)["status"], "running");
     // Nothing asked of a controller: nothing to refuse.
     husk.cmd(&["update", &id]).assert_ok();

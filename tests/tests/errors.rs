@@ -266,3 +266,24 @@ fn json_log_of_a_failed_create() {
     );
     husk.assert_nothing_left(&id, &bundle);
 }
+
+/// An argument clap rejects still reaches the log file: containerd shows only its last error line.
+#[test]
+fn json_log_of_a_command_line_error() {
+    let husk = Husk::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("log.json");
+    let out = husk
+        .invoke()
+        .global("--log")
+        .global(&log)
+        .global("--log-format=json")
+        .args(&["create", "--no-such-flag", "x"])
+        .output();
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    let lines = json_log_lines(&log);
+    assert_eq!(lines.len(), 1, "expected one log line: {lines:#?}");
+    assert_eq!(lines[0]["level"], "error", "{:#}", lines[0]);
+    let msg = lines[0]["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("--no-such-flag"), "{:#}", lines[0]);
+}

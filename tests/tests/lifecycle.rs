@@ -434,3 +434,16 @@ fn spec_writes_config_and_refuses_to_overwrite() {
         "{\"marker\": true}"
     );
 }
+
+/// containerd's state dir is `<Root>/<namespace>/<64-hex id>`: with a custom shim Root the path of
+/// `start.sock` passes the 108-byte limit of a unix socket address, and create/start must still work.
+#[test]
+fn create_and_start_with_a_state_dir_longer_than_a_socket_address() {
+    let husk = Husk::new();
+    let bundle = Bundle::busybox(&["/bin/sleep", "100"]);
+    let id = husk.new_id(&"0123456789abcdef".repeat(6));
+    assert!(husk.root().join(&id).join("start.sock").as_os_str().len() > 108);
+    start_container(&husk, &id, &bundle);
+    husk.cmd(&["delete", "--force", &id]).assert_ok();
+    husk.assert_nothing_left(&id, &bundle);
+}

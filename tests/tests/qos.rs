@@ -8,19 +8,6 @@ use std::path::{Path, PathBuf};
 use husk_tests::{Bundle, Husk};
 use serde_json::Value;
 
-/// A busybox bundle with its own cgroup namespace, as podman and containerd give containers on
-/// cgroup v2.
-fn busybox(args: &[&str]) -> Bundle {
-    let mut bundle = Bundle::busybox(args);
-    bundle.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces")
-            .push(serde_json::json!({"type": "cgroup"}))
-    });
-    bundle
-}
-
 const FIXTURES: &str = "../../shared/fixtures/engine-configs";
 
 /// A bundle dir holding the fixture's config.json (root.path made `rootfs`) and an empty rootfs.
@@ -171,7 +158,7 @@ fn with_annotation(bundle: &mut Bundle, key: &str, value: &str) {
 #[test]
 fn the_class_is_in_state_and_list() {
     let husk = Husk::new();
-    let bundle = busybox(&["sleep", "100"]);
+    let bundle = Bundle::busybox(&["sleep", "100"]);
     let id = husk.new_id("qosstate");
     husk.create(&id, &bundle, &[]).assert_ok();
     let state = husk.state(&id);
@@ -180,7 +167,7 @@ fn the_class_is_in_state_and_list() {
         "{state:#}"
     );
 
-    let mut guaranteed = busybox(&["sleep", "100"]);
+    let mut guaranteed = Bundle::busybox(&["sleep", "100"]);
     with_annotation(&mut guaranteed, "io.husk.qos.class", "guaranteed");
     let gid = husk.new_id("qosguaranteed");
     husk.create(&gid, &guaranteed, &[]).assert_ok();
@@ -224,14 +211,14 @@ fn the_class_is_in_state_and_list() {
 #[test]
 fn a_bad_annotation_or_policy_fails_create_and_leaves_nothing() {
     let husk = Husk::new();
-    let mut bundle = busybox(&["sleep", "100"]);
+    let mut bundle = Bundle::busybox(&["sleep", "100"]);
     with_annotation(&mut bundle, "io.husk.qos.class", "platinum");
     let id = husk.new_id("qosbad");
     husk.create(&id, &bundle, &[])
         .assert_fails_with("io.husk.qos.class");
     husk.assert_nothing_left(&id, &bundle);
 
-    let bundle = busybox(&["sleep", "100"]);
+    let bundle = Bundle::busybox(&["sleep", "100"]);
     let policy = tempfile::NamedTempFile::new().unwrap();
     fs::write(policy.path(), "[burstable]\ncpu_weight = 0\n").unwrap();
     let policy_path: PathBuf = policy.path().to_owned();

@@ -369,10 +369,28 @@ fn qos_files_per_class_and_the_ancestor_sum() {
         cgroup_file(&parent_name, "memory.min"),
         (16 * MIB).to_string()
     );
+    // A value someone else wrote caps the protection: show warns, and husk never lowers or
+    // raises it.
+    fs::write(
+        Path::new("/sys/fs/cgroup")
+            .join(&parent_name)
+            .join("memory.min"),
+        MIB.to_string(),
+    )
+    .unwrap();
+    let show = husk.cmd(&["qos", "show", &bid]);
+    show.assert_ok();
+    assert!(
+        show.stdout.contains(&format!(
+            "ancestor /{parent_name} caps the protection: memory.min {MIB} (not managed by husk)"
+        )),
+        "{}",
+        show.describe()
+    );
     for id in [&bid, &eid] {
         husk.cmd(&["delete", "--force", id]).assert_ok();
     }
-    assert_eq!(cgroup_file(&parent_name, "memory.min"), "0");
+    assert_eq!(cgroup_file(&parent_name, "memory.min"), MIB.to_string());
     drop(parent);
     assert!(!Path::new("/sys/fs/cgroup").join(&parent_name).exists());
 }

@@ -60,6 +60,7 @@ impl Launched {
     pub fn commit(mut self) -> (ContainerDir, Spawned, Record) {
         let dir = self.rollback.dir.take().expect("set until commit");
         self.rollback.cgroup = None;
+        self.rollback.qos_ancestors = None;
         self.rollback.pid = None;
         self.rollback.lock = None;
         (dir, self.spawned, self.record)
@@ -72,6 +73,8 @@ struct Rollback {
     dir: Option<ContainerDir>,
     lock: Option<DirLock>,
     cgroup: Option<Cgroup>,
+    /// The cgroup's ancestors had their memory.min raised for it: lower them again once it is gone.
+    qos_ancestors: Option<(Hierarchy, PathBuf)>,
     pid: Option<i32>,
 }
 
@@ -84,6 +87,9 @@ impl Drop for Rollback {
         }
         if let Some(cgroup) = self.cgroup.take() {
             let _ = cgroup.destroy();
+        }
+        if let Some((hierarchy, rel)) = self.qos_ancestors.take() {
+            let _ = husk_cgroup::qos::reconcile_ancestors(&hierarchy, &rel);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -127,12 +133,18 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
     )?;
     let cgroup = rollback.cgroup.insert(cgroup);
     if let Some((policy, plan)) = &qos {
+        if policy.protect_ancestors && plan.memory_min() > 0 {
+            rollback.qos_ancestors = Some((hierarchy.clone(), cgroup_path.clone()));
+        }
         qos::apply(&hierarchy, cgroup, &cgroup_path, policy, plan, false)?;
     }
     let cgroup_fd = cgroup.open_fd()?;
 
     let start_gate = match mode {
-        Mode::Create => StartGate::Socket(listen_start_socket(&dir.start_socket())?),
+        Mode::Create => {
+            let (address, _dir_fd) = dir.start_socket_address()?;
+            StartGate::Socket(listen_start_socket(&address)?)
+        }
         Mode::Run { .. } => StartGate::Immediate,
     };
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {

@@ -6,8 +6,9 @@
 //! crun adopted), and never touches the running container.
 //!
 //! config.json is read again from the bundle, as runc does for the command-line form: it holds the
-//! seccomp profile and the defaults of the process (measured: loading a 10 KB podman config and
-//! compiling its seccomp profile is a small part of an exec).
+//! seccomp profile and the defaults of the process. Measured (release build): 32 µs for a 3 KB
+//! config, 147 µs for a 17 KB one with podman's seccomp profile compiled, of an exec that costs
+//! 3-4 ms; a compiled-filter cache in the state directory would save at most that.
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 

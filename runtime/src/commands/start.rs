@@ -24,7 +24,8 @@ pub fn run(ctx: &Context, args: &IdArg) -> Result<i32> {
         ContainerStatus::Creating => bail!("cannot start a container that is being created"),
     }
     let start_socket = dir.start_socket();
-    let released = husk_spawn::release(&start_socket);
+    let (address, _dir_fd) = dir.start_socket_address()?;
+    let released = husk_spawn::release(&address);
     // Whatever the outcome, the init no longer waits: the socket's existence means "created".
     let _ = std::fs::remove_file(&start_socket);
     let seccomp_listener = released.map_err(|err| anyhow!("start: {err}"))?;
