@@ -652,9 +652,13 @@ fn cgroup_mount_binds_the_container_cgroup_without_a_cgroup_namespace() {
             &["nosuid", "noexec", "nodev", "relatime", "ro"],
         )],
     );
-    let unified = Path::new("/sys/fs/cgroup/unified");
+    // The host's cgroup2: /sys/fs/cgroup itself inside hack/test-host, else the hybrid layout's.
+    let cgroup2 = match fs_type("/sys/fs/cgroup") {
+        Ok(CGROUP2) => Path::new("/sys/fs/cgroup"),
+        _ => Path::new("/sys/fs/cgroup/unified"),
+    };
     let opts = Options {
-        cgroup_dir: Some(unified),
+        cgroup_dir: Some(cgroup2),
         ..PLAIN
     };
     in_container(
