@@ -27,7 +27,9 @@ pub fn wait(pid: i32, pidfd: BorrowedFd<'_>, pty_master: Option<OwnedFd>) -> Res
         .thread_swap_mask(SigmaskHow::SIG_BLOCK)
         .context("block signals")?;
     let _restore = RestoreMask(previous);
-    let signals = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    // Non-blocking: poll may report a process-directed signal that another thread then takes.
+    let signals = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     let mut tty = pty_master.map(TtyProxy::new).transpose()?;
     let pid = Pid::from_raw(pid);
 
