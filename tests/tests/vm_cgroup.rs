@@ -203,7 +203,8 @@ fn an_oom_in_a_16mib_container_is_an_oom_event() {
     let mut bundle = busybox(&[
         "sh",
         "-c",
-        "while [ ! -e /gate/go ]; do sleep 0.2; done; (x=a; while true; do x=$x$x; done); sleep 1",
+        // dd's 64 MiB buffer, filled from /dev/zero at kernel speed: an OOM at once even under TCG.
+        "while [ ! -e /gate/go ]; do sleep 0.2; done; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1",
     ]);
     bundle.bind(gate.path(), "/gate");
     bundle.edit(|c| {
@@ -214,7 +215,7 @@ fn an_oom_in_a_16mib_container_is_an_oom_event() {
     let events = std::thread::scope(|s| {
         let stream = s.spawn(|| husk.cmd(&["events", "--interval", "10s", &id]));
         // Time for the stream to read memory.events before the allocation starts.
-        std::thread::sleep(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_secs(4));
         fs::write(gate.path().join("go"), "").unwrap();
         stream.join().expect("events thread")
     });
