@@ -371,7 +371,7 @@ fn tree_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
     Ok(pids)
 }
 
-fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+pub(crate) fn child_dirs(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CgroupError::Read {
         path: dir.to_owned(),
         errno: e.into(),

@@ -14,6 +14,7 @@ mod seccomp;
 mod signal;
 mod store;
 mod tty;
+mod unix_socket;
 
 use std::process::ExitCode;
 

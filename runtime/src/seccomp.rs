@@ -9,10 +9,8 @@ use std::path::Path;
 use anyhow::{anyhow, Context as _, Result};
 use husk_oci::State;
 use husk_seccomp::Filter;
-use nix::sys::socket::{
-    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
-};
-use oci_spec::runtime::LinuxSeccomp;
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use oci_spec::runtime::{LinuxSeccomp, Spec};
 use serde::Serialize;
 
 pub struct Seccomp<'a> {
@@ -22,6 +20,12 @@ pub struct Seccomp<'a> {
 }
 
 impl<'a> Seccomp<'a> {
+    /// The compiled `linux.seccomp` of `spec`, if it has one.
+    pub fn of_spec(spec: &'a Spec) -> Result<Option<Seccomp<'a>>> {
+        let profile = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        profile.map(Seccomp::compile).transpose()
+    }
+
     pub fn compile(profile: &'a LinuxSeccomp) -> Result<Seccomp<'a>> {
         let filter = husk_seccomp::compile(profile).context("linux.seccomp")?;
         let agent = if filter.has_listener() {
@@ -86,14 +90,6 @@ pub fn send_listener(
         metadata,
         state,
     })?;
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let addr = UnixAddr::new(listener_path)
-        .with_context(|| format!("listenerPath {}", listener_path.display()))?;
     let failed = |what: &str, errno: nix::errno::Errno| {
         anyhow!(
             "{what} seccomp listener {}: {}",
@@ -101,7 +97,8 @@ pub fn send_listener(
             husk_spawn::error::errno_text(errno)
         )
     };
-    connect(sock.as_raw_fd(), &addr).map_err(|e| failed("connect", e))?;
+    let sock =
+        crate::unix_socket::connect_stream(listener_path).map_err(|e| failed("connect", e))?;
     let fds = [listener.as_raw_fd()];
     sendmsg::<()>(
         sock.as_raw_fd(),
@@ -118,7 +115,9 @@ pub fn send_listener(
 mod tests {
     use super::*;
     use husk_oci::ContainerStatus;
-    use nix::sys::socket::{accept, recvmsg, ControlMessageOwned};
+    use nix::sys::socket::{
+        accept, recvmsg, socket, AddressFamily, ControlMessageOwned, SockFlag, SockType, UnixAddr,
+    };
     use std::io::IoSliceMut;
     use std::os::fd::AsFd;
 

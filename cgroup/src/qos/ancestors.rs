@@ -42,22 +42,10 @@ pub(crate) fn memory_min(dir: &Path) -> Result<Option<u64>, CgroupError> {
 /// The sum of the memory.min of `dir`'s child cgroups (saturating: a "max" child makes it "max").
 pub(crate) fn children_memory_min(dir: &Path) -> Result<u64, CgroupError> {
     let mut sum = 0u64;
-    for child in child_cgroups(dir)? {
+    for child in crate::manager::child_dirs(dir)? {
         sum = sum.saturating_add(memory_min(&child)?.unwrap_or(0));
     }
     Ok(sum)
-}
-
-pub(crate) fn child_cgroups(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| CgroupError::Read {
-        path: dir.to_owned(),
-        errno: e.into(),
-    })?;
-    Ok(entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect())
 }
 
 /// The ancestors of the cgroup at `rel`, below the root, top first (the cgroup itself excluded).

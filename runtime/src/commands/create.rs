@@ -10,7 +10,7 @@ use husk_oci::{Bundle, ContainerStatus, State, Timestamp};
 use husk_spawn::{Console, SeccompStep, SpawnRequest, Spawned, StartGate};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{
-    bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
@@ -147,10 +147,7 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         }
         Mode::Run { .. } => StartGate::Immediate,
     };
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(profile) => Some(Seccomp::compile(profile)?),
-        None => None,
-    };
+    let seccomp = Seccomp::of_spec(spec)?;
     let install_seccomp = seccomp.as_ref().map(|s| move || s.install());
     let mut seccomp_listener: Option<OwnedFd> = None;
     let mut keep_seccomp_listener = |fd: OwnedFd| -> Result<(), String> {
@@ -308,21 +305,13 @@ pub fn console(terminal: bool, console_socket: Option<&Path>, mode: Mode) -> Res
 
 /// The caller listens on a SOCK_STREAM unix socket at this path (runtime-contract §1.5.6).
 fn connect_console_socket(path: &Path) -> Result<OwnedFd> {
-    let sock = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let addr = UnixAddr::new(path).with_context(|| format!("console socket {}", path.display()))?;
-    connect(sock.as_raw_fd(), &addr).map_err(|errno| {
+    crate::unix_socket::connect_stream(path).map_err(|errno| {
         anyhow!(
             "connect console socket {}: {}",
             path.display(),
             husk_spawn::error::errno_text(errno)
         )
-    })?;
-    Ok(sock)
+    })
 }
 
 /// `<state dir>/start.sock`: SOCK_SEQPACKET, close-on-exec (it must not leak into the container).

@@ -70,15 +70,7 @@ fn exec(ctx: &Context, args: &ExecArgs) -> Result<i32> {
         },
     )?;
     let cgroup_fd = cgroup(&record, &args.cgroup)?.open_fd()?;
-    let seccomp = match bundle
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-    {
-        Some(profile) => Some(Seccomp::compile(profile)?),
-        None => None,
-    };
+    let seccomp = Seccomp::of_spec(&bundle.spec)?;
     let install_seccomp = seccomp.as_ref().map(|s| move || s.install());
     let mut seccomp_listener: Option<OwnedFd> = None;
     let mut keep_seccomp_listener = |fd: OwnedFd| -> Result<(), String> {
