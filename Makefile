@@ -17,7 +17,7 @@ release:
 
 # Builds a busybox-static bundle and runs one container from it, in the foreground.
 demo: release
-	HUSK=$(RELEASE_HUSK) hack/mkbundle $(DEMO_BUNDLE) -- /bin/sh -c \
+	HUSK=$(CURDIR)/$(RELEASE_HUSK) hack/mkbundle $(DEMO_BUNDLE) -- /bin/sh -c \
 	  'echo "hello from a husk container"; echo "hostname: $$(hostname)"; id; echo "pid 1 is: $$(cat /proc/1/comm)"; ls /'
 	hack/test-host $(RELEASE_HUSK) --root /run/husk-demo run -b $(DEMO_BUNDLE) husk-demo-$$$$
 
