@@ -23,6 +23,7 @@ mod env;
 mod husk;
 mod leftovers;
 mod process;
+pub mod pty;
 pub mod reaper;
 
 pub use bundle::Bundle;

@@ -2,13 +2,12 @@
 //! sends the pty master with SCM_RIGHTS, one message, non-empty data (runtime-contract §1.5.6).
 
 use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use husk_tests::pty::read_until;
 use husk_tests::{Bundle, Husk};
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
 
@@ -39,26 +38,6 @@ fn receive_console(listener: &UnixListener) -> (Vec<u8>, Vec<OwnedFd>) {
     }
     data.truncate(len);
     (data, fds)
-}
-
-/// Reads from the pty master until `needle` shows up, EIO (no slave left) or 10 s.
-fn read_until(master: &OwnedFd, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(needle) && Instant::now() < deadline {
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(100u16)).expect("poll") == 0 {
-            continue;
-        }
-        let mut buf = [0u8; 1024];
-        match nix::unistd::read(master, &mut buf) {
-            Ok(0) | Err(Errno::EIO) => break,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(Errno::EINTR) => {}
-            Err(e) => panic!("read pty master: {e}"),
-        }
-    }
-    String::from_utf8_lossy(&seen).into_owned()
 }
 
 #[test]
@@ -97,7 +76,9 @@ fn console_socket_receives_a_working_pty() {
     );
 
     husk.start(&id).assert_ok();
-    let output = read_until(master, "hello-from-tty");
+    let mut seen = Vec::new();
+    read_until(master, "hello-from-tty", &mut seen, Duration::from_secs(10));
+    let output = String::from_utf8_lossy(&seen);
     assert!(output.contains("hello-from-tty"), "pty output: {output:?}");
     husk.wait_status(&id, "stopped");
     husk.cmd(&["delete", &id]).assert_ok();

@@ -10,10 +10,10 @@ use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use husk_tests::pty::read_until;
 use husk_tests::{husk_bin, reaper, wait_until, Bundle, Husk};
-use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::WaitStatus;
@@ -347,28 +347,6 @@ fn fifty_execs_leave_no_process_fd_or_mount_behind() {
     assert_eq!(pids.len(), 2, "processes in the container: {pids:?}");
     husk.cmd(&["delete", "--force", &id]).assert_ok();
     husk.assert_nothing_left(&id, &bundle);
-}
-
-/// Reads `master` until `needle` shows up, the other side is gone (EIO) or `timeout`.
-fn read_until(master: &OwnedFd, needle: &str, seen: &mut Vec<u8>, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if String::from_utf8_lossy(seen).contains(needle) {
-            return true;
-        }
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(50u16)).expect("poll") == 0 {
-            continue;
-        }
-        let mut buf = [0u8; 1024];
-        match nix::unistd::read(master, &mut buf) {
-            Ok(0) | Err(Errno::EIO) => break,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(Errno::EINTR) => {}
-            Err(e) => panic!("read pty master: {e}"),
-        }
-    }
-    String::from_utf8_lossy(seen).contains(needle)
 }
 
 fn set_size(fd: RawFd, rows: u16, cols: u16) {
