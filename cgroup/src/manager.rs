@@ -1,8 +1,9 @@
 //! A container's cgroup: create (mkdir + controllers + resources, undone on failure), open, kill,
 //! freeze/thaw, destroy, update.
 
+use std::cell::OnceCell;
 use std::fs::{DirBuilder, File, OpenOptions};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -24,12 +25,15 @@ const WAIT_FROZEN: Duration = Duration::from_secs(5);
 /// rmdir attempts on EBUSY (the kernel can lag a moment behind "populated 0").
 const RMDIR_ATTEMPTS: u32 = 10;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Cgroup {
     root: PathBuf,
     dir: PathBuf,
     /// `create` made the leaf directory: its files still hold the kernel's defaults.
     fresh: bool,
+    /// The directory, opened once on first use and shared by the device filter's attach and
+    /// clone3(CLONE_INTO_CGROUP).
+    fd: OnceCell<OwnedFd>,
 }
 
 impl Cgroup {
@@ -50,26 +54,26 @@ impl Cgroup {
         resources::check_available(&asked, &available, h.root())?;
 
         let mut created = Vec::new();
-        let mut fresh = false;
         let result = make_levels(h.root(), &dir, &available, &asked, &mut created).and_then(|()| {
-            fresh = created.last() == Some(&dir);
-            match resources {
-                Some(res) => resources::apply(&dir, res, Devices::Install { fresh }),
-                None => Ok(()),
+            let cgroup = Cgroup {
+                root: h.root().to_owned(),
+                fresh: created.last() == Some(&dir),
+                dir: dir.clone(),
+                fd: OnceCell::new(),
+            };
+            if let Some(res) = resources {
+                let fresh = cgroup.fresh;
+                resources::apply(&cgroup, res, Devices::Install { fresh })?;
             }
+            Ok(cgroup)
         });
-        if let Err(e) = result {
+        if result.is_err() {
             for level in created.iter().rev() {
                 // Best effort: the original error is the one worth reporting.
                 let _ = std::fs::remove_dir(level);
             }
-            return Err(e);
         }
-        Ok(Cgroup {
-            root: h.root().to_owned(),
-            dir,
-            fresh,
-        })
+        result
     }
 
     /// An existing container's cgroup (nothing is checked until it is used).
@@ -79,6 +83,7 @@ impl Cgroup {
             root: h.root().to_owned(),
             dir: h.root().join(rel),
             fresh: false,
+            fd: OnceCell::new(),
         }
     }
 
@@ -92,18 +97,22 @@ impl Cgroup {
         self.fresh
     }
 
-    /// O_PATH|O_DIRECTORY|O_CLOEXEC, for clone3(CLONE_INTO_CGROUP) (clone(2): "cgroup" is a file
-    /// descriptor referring to a directory in a cgroup v2 hierarchy).
-    pub fn open_fd(&self) -> Result<OwnedFd, CgroupError> {
-        OpenOptions::new()
+    /// The cgroup directory, opened on the first call (O_RDONLY|O_DIRECTORY|O_CLOEXEC) and kept:
+    /// it serves clone3(CLONE_INTO_CGROUP) (clone(2): "cgroup" is a file descriptor referring to a
+    /// directory in a cgroup v2 hierarchy) and BPF_PROG_ATTACH, which refuses O_PATH descriptors.
+    pub fn fd(&self) -> Result<BorrowedFd<'_>, CgroupError> {
+        if let Some(fd) = self.fd.get() {
+            return Ok(fd.as_fd());
+        }
+        let fd = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .custom_flags(libc::O_DIRECTORY)
             .open(&self.dir)
-            .map(OwnedFd::from)
             .map_err(|e| CgroupError::Open {
                 path: self.dir.clone(),
                 errno: e.into(),
-            })
+            })?;
+        Ok(self.fd.get_or_init(|| fd.into()).as_fd())
     }
 
     /// The pids in cgroup.procs (this cgroup only, not its children).
@@ -186,7 +195,7 @@ impl Cgroup {
             resources::check_available(&asked, &available, &self.root)?;
         }
         let merged = resources::merged_for_update(&self.dir, resources)?;
-        resources::apply(&self.dir, &merged, Devices::Keep)
+        resources::apply(self, &merged, Devices::Keep)
     }
 
     /// Waits until cgroup.events has the line `entry` ("frozen 1"), woken by the kernel's POLLPRI

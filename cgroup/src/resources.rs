@@ -9,6 +9,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::devices;
 use crate::error::CgroupError;
 use crate::hierarchy::Controllers;
+use crate::manager::Cgroup;
 use crate::{cpu, cpuset, hugetlb, io, memory, pids, rdma, unified};
 
 /// What the resources ask of each controller: (what, controller), e.g. ("memory limit", "memory").
@@ -111,10 +112,11 @@ pub(crate) enum Devices {
 }
 
 pub(crate) fn apply(
-    dir: &Path,
+    cgroup: &Cgroup,
     res: &LinuxResources,
     devices_mode: Devices,
 ) -> Result<(), CgroupError> {
+    let dir = cgroup.dir();
     if let Some(p) = res.pids() {
         pids::apply(dir, p)?;
     }
@@ -128,7 +130,7 @@ pub(crate) fn apply(
         cpu::apply(dir, c)?;
     }
     if let (Devices::Install { fresh }, Some(rules)) = (devices_mode, res.devices()) {
-        devices::apply(dir, rules, fresh)?;
+        devices::apply(cgroup, rules, fresh)?;
     }
     if let Some(c) = res.cpu() {
         cpuset::apply(dir, c)?;

@@ -2,7 +2,7 @@
 //! namespace, a v2 host or VM), else the hybrid layout's /sys/fs/cgroup/unified. Every cgroup made
 //! here is named after the test and the pid, and removed even when an assertion fails.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use husk_cgroup::{Cgroup, CgroupError, Hierarchy};
@@ -67,7 +67,7 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Starts a process born in the cgroup behind `cgroup_fd` that runs `child` and exits with its
 /// result. `child` runs in a copy of a multi-threaded process: raw syscalls only.
-fn spawn_into(cgroup_fd: &OwnedFd, child: fn() -> i32) -> Pid {
+fn spawn_into(cgroup_fd: BorrowedFd, child: fn() -> i32) -> Pid {
     let mut args = CloneArgs {
         flags: CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
@@ -128,7 +128,7 @@ fn create_move_in_freeze_thaw_destroy_without_resources() {
     assert_eq!(cg.dir(), s.abs(&rel));
     assert!(cg.dir().is_dir());
 
-    let pid = spawn_into(&cg.open_fd().unwrap(), sleep_forever);
+    let pid = spawn_into(cg.fd().unwrap(), sleep_forever);
     assert_eq!(cg.pids().unwrap(), vec![pid.as_raw()]);
     let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(
@@ -159,12 +159,12 @@ fn create_move_in_freeze_thaw_destroy_without_resources() {
 fn kill_all_sends_other_signals_to_every_pid_in_the_tree() {
     let s = Scratch::new("signal");
     let cg = Cgroup::create(&s.hierarchy, &s.path("ctr"), None).unwrap();
-    let fd = cg.open_fd().unwrap();
-    let outer = spawn_into(&fd, sleep_forever);
+    let fd = cg.fd().unwrap();
+    let outer = spawn_into(fd, sleep_forever);
     // A child cgroup under a populated one: enabling controllers in "ctr" fails (no internal
     // processes), which is fine as nothing is asked of them.
     let inner = Cgroup::create(&s.hierarchy, &s.path("ctr/inner"), None).unwrap();
-    let pids = [outer, spawn_into(&inner.open_fd().unwrap(), sleep_forever)];
+    let pids = [outer, spawn_into(inner.fd().unwrap(), sleep_forever)];
     cg.kill_all(libc::SIGTERM).unwrap();
     for pid in pids {
         assert_eq!(
@@ -275,7 +275,7 @@ fn device_rules_are_enforced_and_replaced() {
         Some(&devices(vec![deny_all.clone(), null_read_only])),
     )
     .unwrap();
-    let pid = spawn_into(&cg.open_fd().unwrap(), probe_dev_null);
+    let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 0, "read allowed, write denied");
 
     // Create on the existing cgroup: the new program replaces the old one (with ALLOW_MULTI both
@@ -287,7 +287,7 @@ fn device_rules_are_enforced_and_replaced() {
         Some(&devices(vec![deny_all.clone(), null_rw])),
     )
     .unwrap();
-    let pid = spawn_into(&cg.open_fd().unwrap(), probe_dev_null);
+    let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 2, "read and write allowed");
 
     // runc's defaults after a deny-all: /dev/null is usable again.
@@ -297,12 +297,12 @@ fn device_rules_are_enforced_and_replaced() {
         .unwrap();
     let rules = husk_cgroup::device_rules(&linux);
     let cg = Cgroup::create(&s.hierarchy, &rel, Some(&devices(rules))).unwrap();
-    let pid = spawn_into(&cg.open_fd().unwrap(), probe_dev_null);
+    let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 2, "the default allow list covers /dev/null");
 
     // Deny everything: not even a read.
     let cg = Cgroup::create(&s.hierarchy, &rel, Some(&devices(vec![deny_all]))).unwrap();
-    let pid = spawn_into(&cg.open_fd().unwrap(), probe_dev_null);
+    let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 1);
     cg.destroy().unwrap();
 }

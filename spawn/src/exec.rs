@@ -96,9 +96,16 @@ pub(crate) fn reset_signals() -> Result<(), SpawnError> {
 /// Marks every fd from `first` up close-on-exec (close_range(2) CLOSE_RANGE_CLOEXEC): no runtime
 /// fd reaches the container; fds 0-2 and the preserved ones stay.
 pub(crate) fn close_fds_on_exec(first: u32) -> Result<(), SpawnError> {
+    // The raw syscall: musl has no close_range wrapper.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags; no fd is closed under us.
-    let ret =
-        unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret != 0 {
         return Err(SpawnError::setup("close_range CLOEXEC", Errno::last()));
     }

@@ -1,19 +1,14 @@
 //! `process.rlimits`: setrlimit(2) with exactly the asked soft and hard values (a hard limit is
 //! never raised beyond what the spec asks; EPERM names the limit).
 
-use nix::errno::Errno;
+use nix::sys::resource::{setrlimit, Resource};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 
 use crate::error::SpawnError;
 
 pub(crate) fn apply(rlimits: &[PosixRlimit]) -> Result<(), SpawnError> {
     for rlimit in rlimits {
-        let value = libc::rlimit {
-            rlim_cur: rlimit.soft(),
-            rlim_max: rlimit.hard(),
-        };
-        // SAFETY: `value` is a valid rlimit that outlives the call.
-        if unsafe { libc::setrlimit(resource(rlimit.typ()), &value) } != 0 {
+        if let Err(errno) = setrlimit(resource(rlimit.typ()), rlimit.soft(), rlimit.hard()) {
             return Err(SpawnError::setup(
                 format!(
                     "setrlimit {} (soft {}, hard {})",
@@ -21,30 +16,30 @@ pub(crate) fn apply(rlimits: &[PosixRlimit]) -> Result<(), SpawnError> {
                     rlimit.soft(),
                     rlimit.hard()
                 ),
-                Errno::last(),
+                errno,
             ));
         }
     }
     Ok(())
 }
 
-fn resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn resource(typ: PosixRlimitType) -> Resource {
     match typ {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }

@@ -458,7 +458,10 @@ fn symlink_in_rootfs_cannot_redirect_a_mount_to_the_host() {
     let host_path = Path::new("/").join(&escape);
     assert!(!host_path.exists());
     std::os::unix::fs::symlink("/", bundle.rootfs().join("evil")).unwrap();
-    std::os::unix::fs::symlink("../../..", bundle.rootfs().join("etc/up")).unwrap();
+    // More ".." than the rootfs is deep: unconfined, it would reach the host's "/" (not the
+    // bundle's parent, which a shorter chain would reach and the checks below would miss).
+    let up = "../".repeat(bundle.rootfs().components().count() + 2);
+    std::os::unix::fs::symlink(&up, bundle.rootfs().join("etc/up")).unwrap();
     let data = bundle.host_dir("data");
     let spec = bare_spec(
         &bundle.rootfs(),

@@ -4,14 +4,12 @@
 mod bpf;
 mod program;
 
-use std::fs::OpenOptions;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::fd::AsFd;
 
 use oci_spec::runtime::{Linux, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 use crate::error::CgroupError;
+use crate::manager::Cgroup;
 
 /// The devices every runc container may use, appended after the spec's rules (runc
 /// libcontainer/specconv AllowedDevices): mknod of any char or block device, /dev/null, random,
@@ -146,46 +144,34 @@ fn allow_rule(
     rule
 }
 
-/// Compiles `rules`, loads the program and attaches it to the cgroup at `dir`. When the cgroup was
+/// Compiles `rules`, loads the program and attaches it to `cgroup`. When the cgroup was
 /// not `fresh`, the programs attached before are detached after the new one is in place, so there
 /// is no moment without a filter. No rules: nothing is installed.
 pub(crate) fn apply(
-    dir: &Path,
+    cgroup: &Cgroup,
     rules: &[LinuxDeviceCgroup],
     fresh: bool,
 ) -> Result<(), CgroupError> {
     if rules.is_empty() {
         return Ok(());
     }
+    let dir = cgroup.dir();
     let prog = program::compile(rules)?;
     let prog_fd = bpf::load(&prog, dir)?;
-    let cgroup_fd = open_dir(dir)?;
+    let cgroup_fd = cgroup.fd()?;
     let old = if fresh {
         Vec::new()
     } else {
-        bpf::attached(cgroup_fd.as_fd(), dir)?
+        bpf::attached(cgroup_fd, dir)?
     };
-    bpf::attach(cgroup_fd.as_fd(), prog_fd.as_fd(), dir)?;
+    bpf::attach(cgroup_fd, prog_fd.as_fd(), dir)?;
     if !old.is_empty() {
         let new_id = bpf::id_of(prog_fd.as_fd(), dir)?;
         for id in old.into_iter().filter(|id| *id != new_id) {
-            bpf::detach(cgroup_fd.as_fd(), id, dir)?;
+            bpf::detach(cgroup_fd, id, dir)?;
         }
     }
     Ok(())
-}
-
-/// The cgroup directory opened read-only: BPF_PROG_ATTACH refuses O_PATH descriptors.
-fn open_dir(dir: &Path) -> Result<OwnedFd, CgroupError> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(dir)
-        .map(OwnedFd::from)
-        .map_err(|e| CgroupError::Open {
-            path: dir.to_owned(),
-            errno: e.into(),
-        })
 }
 
 #[cfg(test)]
@@ -194,6 +180,7 @@ mod tests {
     use oci_spec::runtime::{
         LinuxBuilder, LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxResourcesBuilder,
     };
+    use std::path::Path;
 
     #[test]
     fn device_rules_append_runc_defaults_minus_listed_paths() {

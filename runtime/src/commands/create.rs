@@ -138,7 +138,7 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         }
         qos::apply(&hierarchy, cgroup, &cgroup_path, policy, plan, false)?;
     }
-    let cgroup_fd = cgroup.open_fd()?;
+    let cgroup_fd = cgroup.fd()?;
 
     let start_gate = match mode {
         Mode::Create => {

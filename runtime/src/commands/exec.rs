@@ -69,7 +69,8 @@ fn exec(ctx: &Context, args: &ExecArgs) -> Result<i32> {
             detach: args.detach,
         },
     )?;
-    let cgroup_fd = cgroup(&record, &args.cgroup)?.open_fd()?;
+    let cgroup = cgroup(&record, &args.cgroup)?;
+    let cgroup_fd = cgroup.fd()?;
     let seccomp = Seccomp::of_spec(&bundle.spec)?;
     let install_seccomp = seccomp.as_ref().map(|s| move || s.install());
     let mut seccomp_listener: Option<OwnedFd> = None;

@@ -93,7 +93,9 @@ pub fn finalize(spec: &Spec) -> Result<(), SpawnError> {
 /// namespace (MNT_LOCK_*): a bind remount there must repeat them or fail with EPERM. statvfs has
 /// no strictatime bit: no atime flag at all means strictatime (runc's statfsToMountFlags).
 fn lockable_flags<P: ?Sized + NixPath>(path: &P) -> nix::Result<MsFlags> {
-    // ST_RELATIME (4096) is not MS_RELATIME (1 << 21): map each flag explicitly.
+    // ST_RELATIME (4096) is not MS_RELATIME (1 << 21): map each flag explicitly. nix leaves
+    // ST_RELATIME out on musl although the kernel reports it there too (statfs(2)).
+    const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(4096);
     const LOCKABLE: [(FsFlags, MsFlags); 7] = [
         (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -101,7 +103,7 @@ fn lockable_flags<P: ?Sized + NixPath>(path: &P) -> nix::Result<MsFlags> {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ];
     let current = statvfs(path)?.flags();
     let mut flags = MsFlags::empty();
