@@ -21,7 +21,6 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
-use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::NixPath;
 use oci_spec::runtime::Spec;
 
@@ -93,22 +92,23 @@ pub fn finalize(spec: &Spec) -> Result<(), SpawnError> {
 /// namespace (MNT_LOCK_*): a bind remount there must repeat them or fail with EPERM. statvfs has
 /// no strictatime bit: no atime flag at all means strictatime (runc's statfsToMountFlags).
 fn lockable_flags<P: ?Sized + NixPath>(path: &P) -> nix::Result<MsFlags> {
-    // ST_RELATIME (4096) is not MS_RELATIME (1 << 21): map each flag explicitly. nix leaves
-    // ST_RELATIME out on musl although the kernel reports it there too (statfs(2)).
-    const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(4096);
-    const LOCKABLE: [(FsFlags, MsFlags); 7] = [
-        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+    // The raw f_flag word: nix's FsFlags drops bits it has no name for, and on musl it has none
+    // for ST_RELATIME, which the kernel reports all the same (statfs(2)). ST_RELATIME (4096) is
+    // not MS_RELATIME (1 << 21): map each flag explicitly.
+    const ST_RELATIME: libc::c_ulong = 4096;
+    const LOCKABLE: [(libc::c_ulong, MsFlags); 7] = [
+        (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+        (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+        (libc::ST_NODEV, MsFlags::MS_NODEV),
+        (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+        (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (ST_RELATIME, MsFlags::MS_RELATIME),
     ];
-    let current = statvfs(path)?.flags();
+    let current = statvfs_flags(path)?;
     let mut flags = MsFlags::empty();
     for (st, ms) in LOCKABLE {
-        if current.contains(st) {
+        if current & st != 0 {
             flags |= ms;
         }
     }
@@ -116,6 +116,16 @@ fn lockable_flags<P: ?Sized + NixPath>(path: &P) -> nix::Result<MsFlags> {
         flags |= MsFlags::MS_STRICTATIME;
     }
     Ok(flags)
+}
+
+/// statvfs(3)'s f_flag, every bit of it.
+fn statvfs_flags<P: ?Sized + NixPath>(path: &P) -> nix::Result<libc::c_ulong> {
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `stat` is a valid out-pointer; the path is NUL-terminated by with_nix_path.
+    let ret = path.with_nix_path(|p| unsafe { libc::statvfs(p.as_ptr(), stat.as_mut_ptr()) })?;
+    Errno::result(ret)?;
+    // SAFETY: statvfs returned 0, so it filled `stat`.
+    Ok(unsafe { stat.assume_init() }.f_flag)
 }
 
 /// mount(2) with plain string arguments (nix's generic signature needs a type for every None).
