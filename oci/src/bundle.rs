@@ -35,15 +35,7 @@ impl Bundle {
             path: config_path.clone(),
             error,
         })?;
-        let mut raw: Value = serde_json::from_slice(&bytes).map_err(|error| OciError::Json {
-            path: config_path.clone(),
-            error,
-        })?;
-        let warnings = drop_unknown_capabilities(&mut raw);
-        let spec = Spec::deserialize(raw).map_err(|error| OciError::Schema {
-            path: config_path.clone(),
-            error,
-        })?;
+        let (spec, warnings) = parse_config(&bytes, &config_path)?;
         let invalid = |field: &str, message: String| OciError::Invalid {
             path: config_path.clone(),
             field: field.to_string(),
@@ -65,6 +57,24 @@ impl Bundle {
             warnings,
         })
     }
+}
+
+/// config.json straight into a Spec; only when that fails, again through a JSON value, which tells
+/// malformed JSON from a schema error and drops capability names oci-spec does not know.
+fn parse_config(bytes: &[u8], config_path: &Path) -> Result<(Spec, Vec<String>), OciError> {
+    if let Ok(spec) = serde_json::from_slice::<Spec>(bytes) {
+        return Ok((spec, Vec::new()));
+    }
+    let mut raw: Value = serde_json::from_slice(bytes).map_err(|error| OciError::Json {
+        path: config_path.into(),
+        error,
+    })?;
+    let warnings = drop_unknown_capabilities(&mut raw);
+    let spec = Spec::deserialize(raw).map_err(|error| OciError::Schema {
+        path: config_path.into(),
+        error,
+    })?;
+    Ok((spec, warnings))
 }
 
 fn check_rootfs(rootfs: &Path) -> Result<(), OciError> {
