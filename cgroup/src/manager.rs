@@ -13,9 +13,10 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use oci_spec::runtime::LinuxResources;
 
+use crate::devices;
 use crate::error::{CgroupError, SysError};
 use crate::hierarchy::{Controllers, Hierarchy};
-use crate::resources::{self, Devices};
+use crate::resources;
 use crate::{file, path};
 
 /// How long destroy waits for the killed processes to leave, and freeze/thaw for the kernel to
@@ -38,8 +39,9 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// mkdir -p, enabling the controllers the root offers in each ancestor (one write per level),
-    /// applying the resources; an unavailable controller that is asked for is an error naming it; on
-    /// any error everything this call created is removed.
+    /// applying the resources but the device rules ([`Cgroup::install_devices`]); an unavailable
+    /// controller that is asked for is an error naming it; on any error everything this call
+    /// created is removed.
     pub fn create(
         h: &Hierarchy,
         rel: &Path,
@@ -62,8 +64,7 @@ impl Cgroup {
                 fd: OnceCell::new(),
             };
             if let Some(res) = resources {
-                let fresh = cgroup.fresh;
-                resources::apply(&cgroup, res, Devices::Install { fresh })?;
+                resources::apply(&cgroup, res)?;
             }
             Ok(cgroup)
         });
@@ -185,7 +186,18 @@ impl Cgroup {
         remove_tree(&self.dir)
     }
 
-    /// The same writers as create, except devices (runc update never changes device rules). A
+    /// The device filter for `resources.devices`: a BPF_PROG_TYPE_CGROUP_DEVICE program, attached
+    /// before any older one is detached. Apart from `create` because the BPF verifier makes it the
+    /// slowest step of a start: the runtime runs it while the init sets up.
+    pub fn install_devices(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        match resources.devices() {
+            Some(rules) => devices::apply(self, rules, self.fresh),
+            None => Ok(()),
+        }
+    }
+
+    /// The same writers as create (devices are not among them: runc update never changes device
+    /// rules either). A
     /// quota or period alone keeps the other half of cpu.max, a swap limit alone is relative to the
     /// current memory.max.
     pub fn update(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
@@ -195,7 +207,7 @@ impl Cgroup {
             resources::check_available(&asked, &available, &self.root)?;
         }
         let merged = resources::merged_for_update(&self.dir, resources)?;
-        resources::apply(self, &merged, Devices::Keep)
+        resources::apply(self, &merged)
     }
 
     /// Waits until cgroup.events has the line `entry` ("frozen 1"), woken by the kernel's POLLPRI

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::devices;
 use crate::error::CgroupError;
 use crate::hierarchy::Controllers;
 use crate::manager::Cgroup;
@@ -100,22 +99,8 @@ pub(crate) fn merged_for_update<'a>(
     Ok(Cow::Owned(merged))
 }
 
-/// Whether `apply` installs the device program (create) or leaves it alone (update, like runc's
-/// SkipDevices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Devices {
-    /// Install; `fresh` says the cgroup was just made, so no older program can be attached.
-    Install {
-        fresh: bool,
-    },
-    Keep,
-}
-
-pub(crate) fn apply(
-    cgroup: &Cgroup,
-    res: &LinuxResources,
-    devices_mode: Devices,
-) -> Result<(), CgroupError> {
+/// Every resource file but the device filter ([`Cgroup::install_devices`]).
+pub(crate) fn apply(cgroup: &Cgroup, res: &LinuxResources) -> Result<(), CgroupError> {
     let dir = cgroup.dir();
     if let Some(p) = res.pids() {
         pids::apply(dir, p)?;
@@ -128,9 +113,6 @@ pub(crate) fn apply(
     }
     if let Some(c) = res.cpu() {
         cpu::apply(dir, c)?;
-    }
-    if let (Devices::Install { fresh }, Some(rules)) = (devices_mode, res.devices()) {
-        devices::apply(cgroup, rules, fresh)?;
     }
     if let Some(c) = res.cpu() {
         cpuset::apply(dir, c)?;

@@ -263,30 +263,34 @@ fn devices(rules: Vec<LinuxDeviceCgroup>) -> LinuxResources {
         .unwrap()
 }
 
+/// create (the resource files) then install_devices (the filter), as the runtime does.
+fn create_with_devices(s: &Scratch, rel: &Path, rules: Vec<LinuxDeviceCgroup>) -> Cgroup {
+    let resources = devices(rules);
+    let cg = Cgroup::create(&s.hierarchy, rel, Some(&resources)).unwrap();
+    cg.install_devices(&resources).unwrap();
+    cg
+}
+
 #[test]
 fn device_rules_are_enforced_and_replaced() {
     let s = Scratch::new("devices");
     let rel = s.path("ctr");
     let deny_all = device_rule(false, LinuxDeviceType::A, None, None, "rwm");
     let null_read_only = device_rule(true, LinuxDeviceType::C, Some(1), Some(3), "r");
-    let cg = Cgroup::create(
-        &s.hierarchy,
-        &rel,
-        Some(&devices(vec![deny_all.clone(), null_read_only])),
-    )
-    .unwrap();
+
+    // create alone writes no device filter: the runtime installs it while the init sets up.
+    let resources = devices(vec![deny_all.clone(), null_read_only]);
+    let cg = Cgroup::create(&s.hierarchy, &rel, Some(&resources)).unwrap();
+    let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
+    assert_eq!(exit_code(pid), 2, "no filter yet: read and write allowed");
+    cg.install_devices(&resources).unwrap();
     let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 0, "read allowed, write denied");
 
-    // Create on the existing cgroup: the new program replaces the old one (with ALLOW_MULTI both
+    // Again on the existing cgroup: the new program replaces the old one (with ALLOW_MULTI both
     // would have to allow, so a write succeeds only if the first program is gone).
     let null_rw = device_rule(true, LinuxDeviceType::C, Some(1), Some(3), "rw");
-    let cg = Cgroup::create(
-        &s.hierarchy,
-        &rel,
-        Some(&devices(vec![deny_all.clone(), null_rw])),
-    )
-    .unwrap();
+    let cg = create_with_devices(&s, &rel, vec![deny_all.clone(), null_rw]);
     let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 2, "read and write allowed");
 
@@ -295,13 +299,12 @@ fn device_rules_are_enforced_and_replaced() {
         .resources(devices(vec![deny_all.clone()]))
         .build()
         .unwrap();
-    let rules = husk_cgroup::device_rules(&linux);
-    let cg = Cgroup::create(&s.hierarchy, &rel, Some(&devices(rules))).unwrap();
+    let cg = create_with_devices(&s, &rel, husk_cgroup::device_rules(&linux));
     let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 2, "the default allow list covers /dev/null");
 
     // Deny everything: not even a read.
-    let cg = Cgroup::create(&s.hierarchy, &rel, Some(&devices(vec![deny_all]))).unwrap();
+    let cg = create_with_devices(&s, &rel, vec![deny_all]);
     let pid = spawn_into(cg.fd().unwrap(), probe_dev_null);
     assert_eq!(exit_code(pid), 1);
     cg.destroy().unwrap();

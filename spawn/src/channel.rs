@@ -31,6 +31,8 @@ pub(crate) enum Message {
     RuntimeHooksRequest,
     /// Parent -> child: the runtime hooks succeeded.
     RuntimeHooksDone,
+    /// Parent -> child: the [`crate::ParentWork`] is done.
+    ParentWorkDone,
     /// Child -> parent: carries the pty master (`Console::ToParent`).
     PtyMaster,
     /// Child -> parent: setup is complete, the init waits at the start gate.
@@ -47,6 +49,7 @@ impl Message {
             Message::Continue { .. } => "continue",
             Message::RuntimeHooksRequest => "runtime-hooks-request",
             Message::RuntimeHooksDone => "runtime-hooks-done",
+            Message::ParentWorkDone => "parent-work-done",
             Message::PtyMaster => "pty-master",
             Message::Ready => "ready",
             Message::SeccompInstalled => "seccomp-installed",
@@ -191,6 +194,10 @@ impl Channel {
 
     pub(crate) fn wait_for_runtime_hooks_request(&self) -> Result<(), WaitError> {
         self.expect(Message::RuntimeHooksRequest).map(drop)
+    }
+
+    pub(crate) fn wait_for_parent_work(&self) -> Result<(), WaitError> {
+        self.expect(Message::ParentWorkDone).map(drop)
     }
 
     pub(crate) fn wait_for_runtime_hooks_done(&self) -> Result<(), WaitError> {

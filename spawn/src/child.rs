@@ -109,6 +109,12 @@ fn set_up(
     if wants_runtime_hooks(req) {
         request_runtime_hooks(channel)?;
     }
+    // Nothing but husk runs in the container before the parent's work (the device filter) is done.
+    if req.parent_work.is_some() {
+        channel
+            .wait_for_parent_work()
+            .map_err(|e| e.into_spawn_error("wait for the runtime"))?;
+    }
     run_hooks(
         "createContainer",
         hooks_of(spec, HookKind::CreateContainer),

@@ -69,6 +69,16 @@ pub type SeccompStep<'a> = &'a dyn Fn() -> Result<Option<OwnedFd>, String>;
 /// hooks: the parent then sends it its host pid.
 pub type StateJson<'a> = &'a dyn Fn(i32) -> String;
 
+/// Work of the runtime's that must be done before anything but husk runs in the container, and
+/// that the parent does while the child sets up, so the two overlap: the runtime attaches the
+/// cgroup device filter here (the BPF verifier makes it the slowest step of the parent's share).
+/// The child waits for it after its mounts, before createContainer hooks, pivot_root and exec;
+/// an error names `step`.
+pub struct ParentWork<'a> {
+    pub step: &'static str,
+    pub run: &'a mut dyn FnMut() -> Result<(), String>,
+}
+
 /// Receives the seccomp notify listener fd (see [`SeccompStep`]).
 pub type OnSeccompListener<'a> = &'a mut dyn FnMut(OwnedFd) -> Result<(), String>;
 
@@ -95,6 +105,7 @@ pub struct SpawnRequest<'a> {
     pub no_new_keyring: bool,
     pub state_json: StateJson<'a>,
     pub runtime_hooks: Option<RuntimeHooks<'a>>,
+    pub parent_work: Option<ParentWork<'a>>,
     pub seccomp: Option<SeccompStep<'a>>,
     pub on_seccomp_listener: Option<OnSeccompListener<'a>>,
 }

@@ -96,6 +96,13 @@ fn drive(
     if child::waits_for_continue(req, plan) {
         send(channel, &Message::Continue { host_pid: pid })?;
     }
+    // While the child mounts. Its result goes after the runtime hooks handshake: the child reads
+    // the parent's messages in that order.
+    if let Some(work) = req.parent_work.as_mut() {
+        (work.run)().map_err(|detail| {
+            WaitError::Local(SpawnError::with_detail(Phase::Setup, work.step, detail))
+        })?;
+    }
     if wants_runtime_hooks(req) {
         channel.wait_for_runtime_hooks_request()?;
         if let Some(run_hooks) = req.runtime_hooks.as_mut() {
@@ -104,6 +111,9 @@ fn drive(
             })?;
         }
         send(channel, &Message::RuntimeHooksDone)?;
+    }
+    if req.parent_work.is_some() {
+        send(channel, &Message::ParentWorkDone)?;
     }
     let pty_master = if pty_to_parent {
         Some(channel.wait_for_pty_master()?)

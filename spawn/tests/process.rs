@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use husk_spawn::{release, Console, Phase, StartGate};
+use husk_spawn::{release, Console, ParentWork, Phase, StartGate};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, UnixAddr};
 use serde_json::json;
 use support::{path_str, run, run_sh, Bundle, Container};
@@ -609,4 +609,44 @@ fn ambient_capabilities_that_cannot_be_raised_are_skipped_as_runc_does() {
         bundle.read_out("caps"),
         "CapEff:\t0000000020000420\nCapAmb:\t0000000000000000\n"
     );
+}
+
+/// The parent's work (the runtime's device filter) is done before anything of the container runs:
+/// work that takes a while and then leaves a file is seen by the container's process.
+#[test]
+fn parent_work_is_done_before_the_container_runs() {
+    let bundle = Bundle::new();
+    let marker = bundle.out.join("work-done");
+    let spec = bundle.spec(&["sh", "-c", "cat /out/work-done > /out/seen"], |_| {});
+    let mut work = || {
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(&marker, "done").map_err(|e| e.to_string())
+    };
+    let mut req = bundle.request(&spec);
+    req.parent_work = Some(ParentWork {
+        step: "slow work",
+        run: &mut work,
+    });
+    let mut container = Container::spawn(req).unwrap();
+    container.spawned.wait_exec().unwrap();
+    assert_eq!(container.wait(), 0);
+    assert_eq!(bundle.read_out("seen"), "done");
+}
+
+/// A failing parent work fails the spawn in the setup phase, naming its step and saying why.
+#[test]
+fn failing_parent_work_fails_the_spawn_naming_its_step() {
+    let bundle = Bundle::new();
+    let spec = bundle.spec(&["sh", "-c", "echo ran > /out/ran"], |_| {});
+    let mut work = || Err("no filter for you".to_owned());
+    let mut req = bundle.request(&spec);
+    req.parent_work = Some(ParentWork {
+        step: "cgroup device filter",
+        run: &mut work,
+    });
+    let err = Container::spawn(req).err().expect("the work fails");
+    assert_eq!(err.phase, Phase::Setup);
+    assert_eq!(err.step, "cgroup device filter");
+    assert!(err.to_string().contains("no filter for you"), "{err}");
+    assert!(!bundle.out.join("ran").exists(), "the container never ran");
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _, Result};
 use husk_cgroup::{Cgroup, Hierarchy};
 use husk_oci::{Bundle, ContainerStatus, State, Timestamp};
-use husk_spawn::{Console, SeccompStep, SpawnRequest, Spawned, StartGate};
+use husk_spawn::{Console, ParentWork, SeccompStep, SpawnRequest, Spawned, StartGate};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{
     bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
@@ -126,11 +126,8 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
 
     let cgroup_path = cgroup_path(ctx, spec, &args.id)?;
     let hierarchy = Hierarchy::detect()?;
-    let cgroup = Cgroup::create(
-        &hierarchy,
-        &cgroup_path,
-        Some(&husk_cgroup::container_resources(spec.linux().as_ref())),
-    )?;
+    let resources = husk_cgroup::container_resources(spec.linux().as_ref());
+    let cgroup = Cgroup::create(&hierarchy, &cgroup_path, Some(&resources))?;
     let cgroup = rollback.cgroup.insert(cgroup);
     if let Some((policy, plan)) = &qos {
         if policy.protect_ancestors && plan.memory_min() > 0 {
@@ -174,6 +171,11 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
         hooks::run_all("createRuntime", &create_runtime, &state).map_err(|e| e.to_string())
     };
     let has_runtime_hooks = !prestart.is_empty() || !create_runtime.is_empty();
+    let mut install_device_filter = || {
+        cgroup
+            .install_devices(&resources)
+            .map_err(|e| e.to_string())
+    };
 
     let request = SpawnRequest {
         spec,
@@ -194,6 +196,10 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
             }
             .to_json()
         },
+        parent_work: Some(ParentWork {
+            step: "cgroup device filter",
+            run: &mut install_device_filter,
+        }),
         runtime_hooks: if has_runtime_hooks {
             Some(&mut run_runtime_hooks)
         } else {

@@ -90,6 +90,7 @@ impl Bundle {
             no_pivot: false,
             no_new_keyring: false,
             state_json: &state_json,
+            parent_work: None,
             runtime_hooks: None,
             seccomp: None,
             on_seccomp_listener: None,
