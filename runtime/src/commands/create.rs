@@ -212,7 +212,8 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
             None
         },
     };
-    let spawned = husk_spawn::spawn(request).map_err(|err| anyhow!("{}: {err}", mode.verb()))?;
+    let mut spawned =
+        husk_spawn::spawn(request).map_err(|err| anyhow!("{}: {err}", mode.verb()))?;
     rollback.pid = Some(spawned.pid);
     ctx.log.debug(|| format!("init pid {}", spawned.pid));
     if let (Some(seccomp), Some(listener)) = (&seccomp, &seccomp_listener) {
@@ -223,6 +224,14 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
                 ..creating
             },
         )?;
+    }
+    if let Mode::Run { .. } = mode {
+        // The exec result before the bookkeeping below: woken by Ready on the init's CPU (the
+        // scheduler's wake-affine choice), the runtime would otherwise keep the init from its
+        // exec while it writes the record.
+        spawned
+            .wait_exec()
+            .map_err(|err| anyhow!("{}: {err}", mode.verb()))?;
     }
 
     // Not reaped yet, so /proc/<pid> exists even if the init already exited.

@@ -3,7 +3,7 @@
 //! deletes the container unless `--keep`.
 use std::os::fd::AsFd;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use husk_oci::ContainerStatus;
 
 use super::create::{launch, Mode};
@@ -14,18 +14,14 @@ use crate::foreground;
 use crate::hooks;
 
 pub fn run(ctx: &Context, args: &RunArgs) -> Result<i32> {
-    let mut launched = launch(
+    // Returns once the init has exec'd.
+    let launched = launch(
         ctx,
         &args.create,
         Mode::Run {
             detach: args.detach,
         },
     )?;
-    // On error the launched container is dropped, which removes it again.
-    launched
-        .spawned
-        .wait_exec()
-        .map_err(|err| anyhow!("run: {err}"))?;
     hooks::run_all(
         "poststart",
         &launched.record.poststart,
