@@ -45,8 +45,10 @@ fn start(husk: &Husk, id: &str, bundle: &Bundle) -> i64 {
 
 #[test]
 fn pause_stops_the_count_and_resume_continues_it() {
-    let husk = Husk::new();
+    // `out` first, so it is dropped last: after Husk's drop has killed the counting container
+    // (otherwise removing the directory races with its writes and leaves it behind).
     let (bundle, out) = counting_bundle();
+    let husk = Husk::new();
     let id = husk.new_id("pause");
     start(&husk, &id, &bundle);
     count(out.path());
@@ -88,8 +90,10 @@ fn pause_stops_the_count_and_resume_continues_it() {
 
 #[test]
 fn a_paused_container_is_killed_by_delete_force() {
-    let husk = Husk::new();
+    // `out` first, so it is dropped last: after Husk's drop has killed the counting container
+    // (otherwise removing the directory races with its writes and leaves it behind).
     let (bundle, out) = counting_bundle();
+    let husk = Husk::new();
     let id = husk.new_id("pausedel");
     start(&husk, &id, &bundle);
     count(out.path());
@@ -184,8 +188,10 @@ fn kill_all_with_term_reaches_every_process() {
 
 #[test]
 fn events_stats_prints_one_stats_event() {
-    let husk = Husk::new();
+    // `out` first, so it is dropped last: after Husk's drop has killed the counting container
+    // (otherwise removing the directory races with its writes and leaves it behind).
     let (bundle, out) = counting_bundle();
+    let husk = Husk::new();
     let id = husk.new_id("events");
     start(&husk, &id, &bundle);
     count(out.path());
