@@ -24,9 +24,10 @@ demo: release
 	hack/test-host $(RELEASE_HUSK) --root /run/husk-demo run -b $(DEMO_BUNDLE) husk-demo-$$$$
 
 # The whole test suite: lint, the host tier (unit + integration tests with real containers), the VM
-# tier (tests that need cgroup v2 controllers, in one boot of hack/vm), then podman and containerd
-# driving husk, on the host (lifecycle) and in the VM (with resource limits).
-test: lint test-host test-release test-vm test-integration test-integration-vm
+# tier (tests that need cgroup v2 controllers, in one boot of hack/vm), the container tests against
+# the release binary, then podman and containerd driving husk, on the host (lifecycle) and in the VM
+# (with resource limits).
+test: lint test-host test-vm test-release test-integration test-integration-vm
 
 lint:
 	$(CARGO) fmt --all -- --check
