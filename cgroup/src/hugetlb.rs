@@ -1,4 +1,4 @@
-//! hugetlb controller: hugepageLimits -> hugetlb.<size>.max and hugetlb.<size>.rsvd.max (runc
+//! hugetlb controller: hugepageLimits -> `hugetlb.<size>.max` and `hugetlb.<size>.rsvd.max` (runc
 //! fs2/hugetlb.go; the rsvd files exist since Linux 5.7, their absence is tolerated).
 
 use std::path::Path;

@@ -64,7 +64,7 @@ impl Cgroup {
                 fd: OnceCell::new(),
             };
             if let Some(res) = resources {
-                resources::apply(&cgroup, res)?;
+                resources::apply(&cgroup.dir, res)?;
             }
             Ok(cgroup)
         });
@@ -207,7 +207,7 @@ impl Cgroup {
             resources::check_available(&asked, &available, &self.root)?;
         }
         let merged = resources::merged_for_update(&self.dir, resources)?;
-        resources::apply(self, &merged)
+        resources::apply(&self.dir, &merged)
     }
 
     /// Waits until cgroup.events has the line `entry` ("frozen 1"), woken by the kernel's POLLPRI

@@ -8,7 +8,6 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::error::CgroupError;
 use crate::hierarchy::Controllers;
-use crate::manager::Cgroup;
 use crate::{cpu, cpuset, hugetlb, io, memory, pids, rdma, unified};
 
 /// What the resources ask of each controller: (what, controller), e.g. ("memory limit", "memory").
@@ -99,9 +98,8 @@ pub(crate) fn merged_for_update<'a>(
     Ok(Cow::Owned(merged))
 }
 
-/// Every resource file but the device filter ([`Cgroup::install_devices`]).
-pub(crate) fn apply(cgroup: &Cgroup, res: &LinuxResources) -> Result<(), CgroupError> {
-    let dir = cgroup.dir();
+/// Every resource file but the device filter (`Cgroup::install_devices`).
+pub(crate) fn apply(dir: &Path, res: &LinuxResources) -> Result<(), CgroupError> {
     if let Some(p) = res.pids() {
         pids::apply(dir, p)?;
     }

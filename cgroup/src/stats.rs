@@ -276,7 +276,7 @@ fn read_blkio(dir: &Path) -> Result<Blkio, CgroupError> {
     Ok(blkio)
 }
 
-/// The page sizes with a hugetlb.<size>.current file.
+/// The page sizes with a `hugetlb.<size>.current` file.
 fn hugetlb_sizes(dir: &Path) -> Result<Vec<String>, CgroupError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
