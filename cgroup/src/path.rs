@@ -6,8 +6,8 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::CgroupError;
 
 /// linux.cgroupsPath (absolute, relative, or systemd "slice:prefix:name" when `systemd`) -> path
-/// relative to the hierarchy root, written with a leading `/` like /proc/<pid>/cgroup shows it;
-/// None -> "/<id>" as runc does (systemd: "/system.slice/runc-<id>.scope").
+/// relative to the hierarchy root, written with a leading `/` like `/proc/<pid>/cgroup` shows it;
+/// None -> `"/<id>"` as runc does (systemd: `"/system.slice/runc-<id>.scope"`).
 ///
 /// A relative cgroupsPath is taken relative to the hierarchy root (runc joins it to its own cgroup,
 /// which is the root for every caller that passes one).

@@ -20,7 +20,7 @@ pub struct Record {
     pub id: String,
     /// Host pid of the container init.
     pub pid: i32,
-    /// Its /proc/<pid>/stat start time: tells the init apart from a later process with its pid.
+    /// Its `/proc/<pid>/stat` start time: tells the init apart from a later process with its pid.
     pub pid_start_time: u64,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,

@@ -1,7 +1,7 @@
-//! What husk reads about a process from /proc/<pid>/stat (proc(5)).
+//! What husk reads about a process from `/proc/<pid>/stat` (proc(5)).
 use std::io::Read;
 
-/// The fields of /proc/<pid>/stat husk needs.
+/// The fields of `/proc/<pid>/stat` husk needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     /// Field 3: R, S, D, Z (zombie), X (dead), T, t, ...

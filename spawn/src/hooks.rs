@@ -1,5 +1,5 @@
 //! Running one OCI hook (runtime spec, config.md "POSIX-platform Hooks"): `path` executed with
-//! `args` (args[0] is argv0) and exactly `env`, the state JSON on stdin, killed after `timeout`
+//! `args` (`args[0]` is argv0) and exactly `env`, the state JSON on stdin, killed after `timeout`
 //! seconds.
 
 use std::io::{self, Write};
