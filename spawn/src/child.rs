@@ -16,7 +16,7 @@ use crate::error::{Phase, SpawnError};
 use crate::exec::{self, Executable};
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
-use crate::{console, hooks, procfs, rlimits, user};
+use crate::{console, home, hooks, procfs, rlimits, user};
 use crate::{Console, SeccompStep, SpawnRequest, StartGate};
 
 /// `KEYCTL_JOIN_SESSION_KEYRING` (linux/keyctl.h).
@@ -139,10 +139,11 @@ fn set_up(
     }
     // cwd first: a relative $PATH entry is relative to it.
     change_dir(process)?;
-    let executable = exec::find(
-        process.args().as_deref().unwrap_or_default(),
+    let env = home::with_home(
         process.env().as_deref().unwrap_or_default(),
-    )?;
+        process.user().uid(),
+    );
+    let executable = exec::find(process.args().as_deref().unwrap_or_default(), &env)?;
     // The bounding set needs CAP_SETPCAP, which a switch to a non-zero uid takes away.
     if seccomp_before_user_switch(process) {
         install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), channel)?;

@@ -31,7 +31,7 @@ use crate::channel::{self, Channel, WaitError};
 use crate::child;
 use crate::clone::{self, Forked};
 use crate::error::{Phase, SpawnError};
-use crate::{console, exec as executable, namespaces, parent, procfs, rlimits, user};
+use crate::{console, exec as executable, home, namespaces, parent, procfs, rlimits, user};
 use crate::{Console, OnSeccompListener, SeccompStep, Spawned};
 
 /// A process to start in a running container.
@@ -196,10 +196,11 @@ fn set_up_and_exec(
     }
     // cwd first: a relative $PATH entry is relative to it.
     child::change_dir(process)?;
-    let executable = executable::find(
-        process.args().as_deref().unwrap_or_default(),
+    let env = home::with_home(
         process.env().as_deref().unwrap_or_default(),
-    )?;
+        process.user().uid(),
+    );
+    let executable = executable::find(process.args().as_deref().unwrap_or_default(), &env)?;
     let listener_wanted = req.on_seccomp_listener.is_some();
     let seccomp_early = child::seccomp_before_user_switch(process);
     if seccomp_early {

@@ -15,6 +15,7 @@ mod clone;
 mod console;
 pub mod error;
 mod exec;
+mod home;
 pub mod hooks;
 mod join;
 mod namespaces;

@@ -155,6 +155,26 @@ fn terminal_process_gets_a_pty_of_the_container_devpts() {
     );
 }
 
+/// An exec'd process without HOME gets its uid's home from the container's /etc/passwd.
+#[test]
+fn exec_gets_home_from_the_container_passwd() {
+    let bundle = Bundle::new();
+    std::fs::write(
+        bundle.rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n",
+    )
+    .unwrap();
+    let init = sleeping_init(&bundle, |_| {});
+    let process = process_of(json!({
+        "user": {"uid": 1000, "gid": 1000},
+        "args": ["sh", "-c", "echo $HOME > /out/home"],
+        "env": ["PATH=/bin"],
+        "cwd": "/"
+    }));
+    assert_eq!(wait(&exec(request(&init, &process)).unwrap()), 0);
+    assert_eq!(bundle.read_out("home"), "/home/u\n");
+}
+
 #[test]
 fn capabilities_user_and_no_new_privs_are_applied() {
     let bundle = Bundle::new();

@@ -650,3 +650,33 @@ fn failing_parent_work_fails_the_spawn_naming_its_step() {
     assert!(err.to_string().contains("no filter for you"), "{err}");
     assert!(!bundle.out.join("ran").exists(), "the container never ran");
 }
+
+/// HOME comes from the container's /etc/passwd for the process's uid when env has none; a uid
+/// without an entry gets "/"; a HOME in env is kept (runc's behaviour).
+#[test]
+fn home_is_set_from_the_container_passwd_unless_env_has_one() {
+    let bundle = Bundle::new();
+    std::fs::write(
+        bundle.rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n",
+    )
+    .unwrap();
+    for (name, uid, env, want) in [
+        ("root", 0, json!(["PATH=/bin"]), "/root\n"),
+        ("user", 1000, json!(["PATH=/bin"]), "/home/u\n"),
+        ("unknown", 4242, json!(["PATH=/bin"]), "/\n"),
+        (
+            "given",
+            1000,
+            json!(["PATH=/bin", "HOME=/custom"]),
+            "/custom\n",
+        ),
+    ] {
+        let code = run_sh(&bundle, &format!("echo $HOME > /out/{name}"), |s| {
+            s["process"]["env"] = env.clone();
+            s["process"]["user"] = json!({"uid": uid, "gid": uid});
+        });
+        assert_eq!(code, 0, "{name}");
+        assert_eq!(bundle.read_out(name), want, "{name}");
+    }
+}
