@@ -25,6 +25,7 @@ mod leftovers;
 mod process;
 pub mod pty;
 pub mod reaper;
+pub mod scm;
 
 pub use bundle::Bundle;
 pub use env::husk_bin;

@@ -1,44 +1,13 @@
 //! `create --console-socket` with `process.terminal: true`: the runtime connects to the socket and
 //! sends the pty master with SCM_RIGHTS, one message, non-empty data (runtime-contract §1.5.6).
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use husk_tests::pty::read_until;
+use husk_tests::scm::accept_message;
 use husk_tests::{Bundle, Husk};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
-
-/// Accepts one connection on `listener` and receives the message: (data, fds).
-fn receive_console(listener: &UnixListener) -> (Vec<u8>, Vec<OwnedFd>) {
-    let (stream, _) = listener.accept().expect("accept the runtime's connection");
-    let mut data = vec![0u8; 4096];
-    let mut cmsg_space = nix::cmsg_space!([RawFd; 4]);
-    let mut iov = [IoSliceMut::new(&mut data)];
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg_space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let len = msg.bytes;
-    let mut fds = Vec::new();
-    for cmsg in msg.cmsgs().expect("control messages") {
-        if let ControlMessageOwned::ScmRights(received) = cmsg {
-            // SAFETY: SCM_RIGHTS installed these fds in this process just now; nothing else owns them.
-            fds.extend(
-                received
-                    .into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    data.truncate(len);
-    (data, fds)
-}
 
 #[test]
 fn console_socket_receives_a_working_pty() {
@@ -55,7 +24,7 @@ fn console_socket_receives_a_working_pty() {
     let id = husk.new_id("console");
 
     let (created, (data, fds)) = std::thread::scope(|s| {
-        let receiver = s.spawn(|| receive_console(&listener));
+        let receiver = s.spawn(|| accept_message(&listener));
         let created = husk.create(
             &id,
             &bundle,

@@ -4,8 +4,7 @@
 //! 255 with one message, the container untouched).
 
 use std::fs;
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -13,9 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use husk_tests::pty::read_until;
+use husk_tests::scm::accept_message;
 use husk_tests::{husk_bin, reaper, wait_until, Bundle, Husk};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::wait::WaitStatus;
 use serde_json::json;
 
@@ -111,30 +110,8 @@ fn receive_listener(listener: &UnixListener) -> (serde_json::Value, usize) {
     let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     let waited = poll(&mut ready, PollTimeout::from(10_000u16)).expect("poll the agent socket");
     assert_eq!(waited, 1, "the runtime never connected to the agent");
-    let (stream, _) = listener.accept().expect("accept the runtime's connection");
-    let mut data = vec![0u8; 8192];
-    let mut cmsg = nix::cmsg_space!([RawFd; 2]);
-    let mut iov = [IoSliceMut::new(&mut data)];
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(received) = c {
-            // SAFETY: SCM_RIGHTS installed these fds just now; nothing else owns them.
-            fds.extend(
-                received
-                    .into_iter()
-                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-            );
-        }
-    }
-    let len = msg.bytes;
-    let doc = serde_json::from_slice(&data[..len]).expect("the process state is JSON");
+    let (data, fds) = accept_message(listener);
+    let doc = serde_json::from_slice(&data).expect("the process state is JSON");
     (doc, fds.len())
 }
 
@@ -424,39 +401,15 @@ fn console_socket_gets_the_exec_pty_master() {
     let sockets = tempfile::tempdir().expect("tempdir");
     let socket_path = sockets.path().join("console.sock");
     let listener = UnixListener::bind(&socket_path).expect("bind console socket");
-    let receiver = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        let mut data = [0u8; 256];
-        let mut cmsg = nix::cmsg_space!([RawFd; 2]);
-        let mut iov = [IoSliceMut::new(&mut data)];
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .expect("recvmsg");
-        let mut fds = Vec::new();
-        for c in msg.cmsgs().expect("cmsgs") {
-            if let ControlMessageOwned::ScmRights(received) = c {
-                // SAFETY: SCM_RIGHTS installed these fds just now; nothing else owns them.
-                fds.extend(
-                    received
-                        .into_iter()
-                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                );
-            }
-        }
-        (msg.bytes, fds)
-    });
+    let receiver = std::thread::spawn(move || accept_message(&listener));
     husk.invoke()
         .args(&["exec", "-t", "--detach", "--console-socket"])
         .arg(&socket_path)
         .args(&[&id, "sh", "-c", "test -t 0 && echo tty-ok; sleep 1"])
         .output()
         .assert_ok();
-    let (len, fds) = receiver.join().expect("receiver");
-    assert!(len > 0);
+    let (data, fds) = receiver.join().expect("receiver");
+    assert!(!data.is_empty());
     assert_eq!(fds.len(), 1);
     let mut seen = Vec::new();
     assert!(
