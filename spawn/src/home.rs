@@ -42,15 +42,11 @@ fn read_passwd() -> Option<String> {
 /// The home field (the sixth) of the first entry for `uid`, when it is not empty.
 fn home_of(passwd: &str, uid: u32) -> Option<String> {
     passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields.as_slice() {
-            [_, _, entry_uid, _, _, home, ..]
-                if entry_uid.parse() == Ok(uid) && !home.is_empty() =>
-            {
-                Some((*home).to_owned())
-            }
-            _ => None,
-        }
+        // name:password:uid:gid:gecos:home:shell (passwd(5))
+        let mut fields = line.split(':');
+        let entry_uid = fields.nth(2)?;
+        let home = fields.nth(2)?;
+        (entry_uid.parse() == Ok(uid) && !home.is_empty()).then(|| home.to_owned())
     })
 }
 
