@@ -31,10 +31,12 @@ fn read_passwd() -> Option<String> {
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(PASSWD)
         .ok()?;
-    if !file.metadata().ok()?.is_file() {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
         return None;
     }
-    let mut text = String::new();
+    // Room for the whole file and the read that sees its end: two reads, not a series of probes.
+    let mut text = String::with_capacity(meta.len().min(MAX_PASSWD) as usize + 1);
     file.take(MAX_PASSWD).read_to_string(&mut text).ok()?;
     Some(text)
 }
