@@ -174,6 +174,21 @@ impl Cgroup {
     /// Kill everything, wait for `populated 0`, rmdir (child cgroups first), with bounded retries on
     /// EBUSY. A cgroup that is already gone is not an error.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        // Usually the init is reaped and nothing else was left: the first rmdir succeeds. It fails
+        // with EBUSY while the cgroup is populated or has children (cgroup-v2.rst "Removing").
+        match std::fs::remove_dir(&self.dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EBUSY)
+                    || e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
+            Err(e) => {
+                return Err(CgroupError::Rmdir {
+                    path: self.dir.clone(),
+                    errno: e.into(),
+                })
+            }
+        }
         let events = match file::read_optional(&self.dir, "cgroup.events")? {
             Some(events) => events,
             None => return Ok(()),

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use husk_cgroup::qos::{QosClass, CLASS_ANNOTATION};
+use husk_cgroup::qos::{QosPlan, CLASS_ANNOTATION};
 use husk_cgroup::{Cgroup, Hierarchy};
 use husk_oci::{ContainerStatus, State};
 use oci_spec::runtime::{Hook, Linux, LinuxResources, Process, Spec};
@@ -52,14 +52,23 @@ pub struct QosRecord {
     pub cgroups_path: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+    /// Whether the plan last applied gave the cgroup a memory.min, which then counts in its
+    /// ancestors' (delete reconciles them only then). A record without the field is assumed to.
+    #[serde(default = "assume_protected")]
+    pub protects_memory: bool,
+}
+
+fn assume_protected() -> bool {
+    true
 }
 
 impl QosRecord {
-    /// The inputs of `classify` and `plan` kept from config.json.
-    pub fn of(spec: &Spec, class: QosClass) -> QosRecord {
+    /// The inputs of `classify` and `plan` kept from config.json, and what `plan` made of them.
+    pub fn of(spec: &Spec, plan: &QosPlan) -> QosRecord {
         let linux = spec.linux().as_ref();
         QosRecord {
-            class: class.name().to_owned(),
+            class: plan.class.name().to_owned(),
+            protects_memory: plan.memory_min() > 0,
             // Device rules play no part in QoS and update never changes them.
             resources: linux.and_then(|l| l.resources().clone()).map(|mut r| {
                 r.set_devices(None);
@@ -209,16 +218,30 @@ pub(crate) mod tests {
             }
         }))
         .unwrap();
-        let kept = QosRecord::of(&spec, QosClass::Burstable);
+        let classified = husk_cgroup::qos::classify(&spec).unwrap();
+        let plan = husk_cgroup::qos::plan(&classified, &spec, &husk_cgroup::qos::Policy::default());
+        let kept = QosRecord::of(&spec, &plan);
+        // A limit but no known request: no memory.min, so delete leaves the ancestors alone.
+        assert!(!kept.protects_memory);
         let json = serde_json::to_string(&kept).unwrap();
         let kept: QosRecord = serde_json::from_str(&json).unwrap();
+        assert!(!kept.protects_memory);
+        // A record from before the field: assumed to protect, so delete reconciles.
+        let mut older: serde_json::Value = serde_json::from_str(&json).unwrap();
+        older
+            .as_object_mut()
+            .unwrap()
+            .remove("protectsMemory")
+            .unwrap();
+        let older: QosRecord = serde_json::from_value(older).unwrap();
+        assert!(older.protects_memory);
         let rebuilt = kept.spec(&BTreeMap::new());
         let (a, b) = (
             husk_cgroup::qos::classify(&spec).unwrap(),
             husk_cgroup::qos::classify(&rebuilt).unwrap(),
         );
         assert_eq!(a, b);
-        assert_eq!(b.class, QosClass::Burstable);
+        assert_eq!(b.class, husk_cgroup::qos::QosClass::Burstable);
         let record = Record {
             qos: Some(kept),
             ..sample_record()

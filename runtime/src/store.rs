@@ -162,8 +162,15 @@ impl ContainerDir {
         write_atomically(&self.path.join(STATE_FILE), &json)
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it. Usually only state.json is left (start.sock
+    /// goes at start): unlink and rmdir, and the general walk only when that leaves something.
     pub fn remove(&self) -> Result<()> {
+        let _ = std::fs::remove_file(self.path.join(STATE_FILE));
+        match std::fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match std::fs::remove_dir_all(&self.path) {
             Err(err) if err.kind() != ErrorKind::NotFound => {
                 Err(err).with_context(|| format!("remove {}", self.path.display()))
@@ -262,6 +269,19 @@ mod tests {
         dir.remove().unwrap();
         assert!(store.open("c1").is_none());
         dir.remove().unwrap();
+    }
+
+    #[test]
+    fn remove_takes_whatever_else_is_in_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path().to_path_buf());
+        let dir = store.create("c1").unwrap();
+        dir.write_record(&sample_record()).unwrap();
+        std::fs::write(dir.path().join("start.sock"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/file"), b"x").unwrap();
+        dir.remove().unwrap();
+        assert!(!dir.path().exists());
     }
 
     #[test]

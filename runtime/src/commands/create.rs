@@ -153,7 +153,7 @@ pub fn launch(ctx: &Context, args: &CreateArgs, mode: Mode) -> Result<Launched> 
     };
 
     let mut record = new_record(&bundle, &args.id, cgroup_path);
-    record.qos = qos.map(|(_, plan)| QosRecord::of(spec, plan.class));
+    record.qos = qos.map(|(_, plan)| QosRecord::of(spec, &plan));
     let creating = record.state(ContainerStatus::Creating);
     let hooks = SpecHooks(spec.hooks().as_ref());
     // prestart (deprecated) then createRuntime, in the runtime namespace while the init waits

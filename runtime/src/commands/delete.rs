@@ -51,7 +51,7 @@ fn kill_init(record: &Record) {
 /// state directory.
 pub fn destroy(ctx: &Context, dir: &ContainerDir, record: &Record) -> Result<()> {
     record.cgroup()?.destroy()?;
-    if record.qos.is_some() {
+    if record.qos.as_ref().is_some_and(|q| q.protects_memory) {
         // The cgroup is gone already: a failure here must not keep the container alive.
         if let Err(err) = super::qos::forget(ctx, &record.cgroup_path) {
             ctx.log.warn(&format!("{err:#}"));

@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, args: &UpdateArgs) -> Result<i32> {
     let spec = stored.spec(&record.annotations);
     let plan = qos::plan(&qos::classify(&spec)?, &spec, &policy);
     stored.class = plan.class.name().to_owned();
+    stored.protects_memory = plan.memory_min() > 0;
     super::qos::apply(
         &Hierarchy::detect()?,
         &cgroup,
