@@ -2,9 +2,10 @@
 //! before the subcommand, as in runc (its CLI library takes them nowhere else) and as every caller
 //! passes them, as `--flag value` and `--flag=value`. Not `global = true`: clap would copy each
 //! global flag into every subcommand at every start (0.3 M instructions, a tenth of `husk run`).
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,6 +14,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The flags before the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
     /// Root directory for container state (default /run/husk, or $XDG_RUNTIME_DIR/husk when not root).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
@@ -35,9 +45,68 @@ pub struct Cli {
     /// The QoS policy (TOML); a missing default file means the built-in policy.
     #[arg(long, value_name = "FILE")]
     pub qos_config: Option<PathBuf>,
-    #[command(subcommand)]
-    pub command: Option<Command>,
 }
+
+impl Cli {
+    /// Parses `argv`. An engine runs one lifecycle subcommand per husk process, and clap builds
+    /// every subcommand it is given before parsing (a fifth of a `husk run`'s instructions): for
+    /// those, a command of the global flags and that one subcommand parses first. Whatever it
+    /// accepts, the full command parses the same way (it only has more subcommands); whatever it
+    /// rejects (help, a typo, no subcommand) goes to the full command for clap's usual message.
+    pub fn from_argv(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
+        match Cli::parse_lifecycle(&argv) {
+            Some(cli) => Ok(cli),
+            None => Cli::try_parse_from(argv),
+        }
+    }
+
+    /// The parse with the global flags and the one lifecycle subcommand `argv` names, if any.
+    fn parse_lifecycle(argv: &[OsString]) -> Option<Cli> {
+        let sub = lifecycle_subcommand(subcommand_name(argv)?)?;
+        let cmd = GlobalArgs::augment_args(clap::Command::new("husk")).subcommand(sub);
+        let matches = cmd.try_get_matches_from(argv).ok()?;
+        Cli::from_arg_matches(&matches).ok()
+    }
+}
+
+/// The first argument that is neither a global flag nor its value: the subcommand's name, if the
+/// command line is well formed.
+fn subcommand_name(argv: &[OsString]) -> Option<&str> {
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        let arg = arg.to_str()?;
+        if !arg.starts_with('-') {
+            return Some(arg);
+        }
+        if matches!(
+            arg,
+            "--root" | "--log" | "--log-format" | "--rootless" | "--qos-config"
+        ) {
+            args.next();
+        }
+    }
+    None
+}
+
+/// The subcommands an engine calls for every container, built alone: the same `Args` as the
+/// variants of [`Command`] (a test checks each against the full command).
+fn lifecycle_subcommand(name: &str) -> Option<clap::Command> {
+    let cmd = match name {
+        "create" => CreateArgs::augment_args(clap::Command::new("create")),
+        "start" => IdArg::augment_args(clap::Command::new("start")),
+        "run" => RunArgs::augment_args(clap::Command::new("run")),
+        "state" => IdArg::augment_args(clap::Command::new("state")),
+        "kill" => KillArgs::augment_args(clap::Command::new("kill")),
+        "exec" => ExecArgs::augment_args(clap::Command::new("exec")),
+        "delete" => DeleteArgs::augment_args(clap::Command::new("delete")),
+        _ => return None,
+    };
+    Some(cmd)
+}
+
+/// The names [`lifecycle_subcommand`] builds.
+#[cfg(test)]
+const LIFECYCLE: [&str; 7] = ["create", "start", "run", "state", "kill", "exec", "delete"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -323,8 +392,13 @@ pub struct QosShowArgs {
 mod tests {
     use super::*;
 
+    /// `line` through `Cli::from_argv`, checked against the full command's parse.
     fn parse(line: &str) -> Cli {
-        Cli::try_parse_from(line.split_whitespace()).unwrap_or_else(|e| panic!("{line}: {e}"))
+        let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+        let cli = Cli::from_argv(argv.clone()).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let full = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(format!("{cli:?}"), format!("{full:?}"), "{line}");
+        cli
     }
 
     #[test]
@@ -334,11 +408,11 @@ mod tests {
             "{prefix} create --bundle /b --pid-file /b/init.pid id"
         ));
         assert_eq!(
-            cli.root.as_deref(),
+            cli.global.root.as_deref(),
             Some("/run/containerd/runc/k8s.io".as_ref())
         );
-        assert_eq!(cli.log.as_deref(), Some("/b/log.json".as_ref()));
-        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.global.log.as_deref(), Some("/b/log.json".as_ref()));
+        assert_eq!(cli.global.log_format, LogFormat::Json);
         let Some(Command::Create(create)) = cli.command else {
             panic!("not create")
         };
@@ -350,7 +424,7 @@ mod tests {
             "{prefix} --systemd-cgroup create --bundle /b --pid-file /b/init.pid \
              --console-socket /tmp/pty.sock --no-pivot --no-new-keyring --preserve-fds 2 id"
         ));
-        assert!(cli.systemd_cgroup);
+        assert!(cli.global.systemd_cgroup);
         let Some(Command::Create(create)) = cli.command else {
             panic!("not create")
         };
@@ -389,16 +463,16 @@ mod tests {
             "husk --systemd-cgroup --log-format=json --log=/run/x/oci-log create --bundle /b \
              --pid-file /run/x/pidfile --no-pivot --console-socket /run/x/attach c1",
         );
-        assert!(cli.systemd_cgroup);
-        assert_eq!(cli.log_format, LogFormat::Json);
-        assert_eq!(cli.log.as_deref(), Some("/run/x/oci-log".as_ref()));
+        assert!(cli.global.systemd_cgroup);
+        assert_eq!(cli.global.log_format, LogFormat::Json);
+        assert_eq!(cli.global.log.as_deref(), Some("/run/x/oci-log".as_ref()));
         let Some(Command::Create(create)) = cli.command else {
             panic!("not create")
         };
         assert_eq!(create.id, "c1");
 
         let cli = parse("husk --root=/run/crio/r kill c1 15");
-        assert_eq!(cli.root.as_deref(), Some("/run/crio/r".as_ref()));
+        assert_eq!(cli.global.root.as_deref(), Some("/run/crio/r".as_ref()));
         let Some(Command::Kill(kill)) = cli.command else {
             panic!()
         };
@@ -411,8 +485,8 @@ mod tests {
             parse("husk state c1").command,
             Some(Command::State(_))
         ));
-        assert!(parse("husk --version").version);
-        assert!(parse("husk -v").version);
+        assert!(parse("husk --version").global.version);
+        assert!(parse("husk -v").global.version);
     }
 
     #[test]
@@ -421,7 +495,7 @@ mod tests {
         // arrives as a runtime arg `--root=<root>`.
         let prefix = "husk --root /run/crio/runc --systemd-cgroup";
         let cli = parse(&format!("{prefix} state c1"));
-        assert!(cli.systemd_cgroup);
+        assert!(cli.global.systemd_cgroup);
         assert!(matches!(cli.command, Some(Command::State(ref a)) if a.id == "c1"));
         let Some(Command::Kill(kill)) = parse(&format!("{prefix} kill c1 KILL")).command else {
             panic!()
@@ -440,12 +514,85 @@ mod tests {
             "husk --systemd-cgroup --root=/run/crio/runc create --bundle /b --pid-file /p/pidfile \
              --no-pivot --console-socket /p/attach c1",
         );
-        assert_eq!(cli.root.as_deref(), Some("/run/crio/runc".as_ref()));
+        assert_eq!(cli.global.root.as_deref(), Some("/run/crio/runc".as_ref()));
         let Some(Command::Create(create)) = cli.command else {
             panic!()
         };
         assert!(create.no_pivot);
         assert_eq!(create.console_socket.as_deref(), Some("/p/attach".as_ref()));
+    }
+
+    #[test]
+    fn lifecycle_subcommands_are_the_full_commands_ones() {
+        use clap::CommandFactory;
+        let mut full = Cli::command();
+        full.build();
+        for name in LIFECYCLE {
+            let mut one = lifecycle_subcommand(name).unwrap();
+            one.build();
+            let args = |cmd: &clap::Command| -> Vec<String> {
+                cmd.get_arguments()
+                    .filter(|a| a.get_id() != "help")
+                    .map(|a| {
+                        format!(
+                            "{} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
+                            a.get_id(),
+                            a.get_long(),
+                            a.get_short(),
+                            a.get_num_args(),
+                            a.get_action(),
+                            a.get_default_values(),
+                            a.get_value_delimiter(),
+                            a.is_positional(),
+                            a.is_trailing_var_arg_set(),
+                            a.is_allow_hyphen_values_set(),
+                        )
+                    })
+                    .collect()
+            };
+            let sub = full.find_subcommand(name).unwrap();
+            assert_eq!(args(&one), args(sub), "{name}");
+        }
+        assert_eq!(
+            lifecycle_subcommand("list").map(|c| c.get_name().to_owned()),
+            None
+        );
+    }
+
+    #[test]
+    fn the_one_subcommand_parse_agrees_with_the_full_one() {
+        // `parse` compares the two.
+        for line in [
+            "husk --root /r --log /l --log-format json --rootless false --qos-config /q \
+             run -b /b -d --keep c1",
+            "husk --root=/r exec -t --cwd / -e A=1 -e B=2 c1 sh -c x",
+            "husk exec c1 ls -la --color",
+            "husk --debug state c1",
+        ] {
+            parse(line);
+            let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            assert!(Cli::parse_lifecycle(&argv).is_some(), "{line}");
+        }
+        // Rejected by the fast path: the full command decides, with clap's message.
+        for line in [
+            "husk run --help",
+            "husk delete --force c1 --root /r",
+            "husk craete c1",
+            "husk",
+            "husk run",
+            "husk --root",
+            "husk --log state",
+        ] {
+            let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            assert!(Cli::parse_lifecycle(&argv).is_none(), "{line}");
+            let one = Cli::from_argv(argv.clone()).map(|c| format!("{c:?}"));
+            let full = Cli::try_parse_from(argv).map(|c| format!("{c:?}"));
+            match (one, full) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{line}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{line}"),
+                (a, b) => panic!("{line}: {a:?} vs {b:?}"),
+            }
+        }
     }
 
     /// clap's own checks of every argument, deferred subcommands included (build() expands them).
@@ -458,8 +605,8 @@ mod tests {
     #[test]
     fn global_flags_go_before_the_subcommand_as_in_runc() {
         let cli = parse("husk --log-format=json --root /r delete --force c1");
-        assert_eq!(cli.root.as_deref(), Some("/r".as_ref()));
-        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.global.root.as_deref(), Some("/r".as_ref()));
+        assert_eq!(cli.global.log_format, LogFormat::Json);
         // runc: "flag provided but not defined: -root".
         let after = Cli::try_parse_from("husk delete --force c1 --root /r".split(' '));
         assert!(after.is_err());
@@ -486,6 +633,7 @@ mod tests {
         };
         assert_eq!(kill.signal, "SIGTERM");
         assert!(parse("husk --rootless false --root /r list")
+            .global
             .rootless
             .is_some());
     }
@@ -531,7 +679,7 @@ mod tests {
             Some(Command::Resume(_))
         ));
         let cli = parse("husk --qos-config /q.toml qos explain -b /b -f json");
-        assert_eq!(cli.qos_config.as_deref(), Some("/q.toml".as_ref()));
+        assert_eq!(cli.global.qos_config.as_deref(), Some("/q.toml".as_ref()));
         let Some(Command::Qos(QosCommand::Explain(explain))) = cli.command else {
             panic!()
         };

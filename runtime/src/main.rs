@@ -3,6 +3,8 @@
 //! main parses the command line, runs one subcommand and reports a failure the way runc does:
 //! the message on stderr (`husk: <msg>`), one error line in the `--log` file, exit status 1.
 
+#[cfg(target_env = "musl")]
+mod alloc;
 mod cli;
 mod commands;
 mod container;
@@ -19,7 +21,7 @@ mod unix_socket;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use cli::{Cli, Command};
 use commands::Context;
@@ -28,14 +30,14 @@ use store::Store;
 
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: alloc::Allocator = alloc::Allocator::new();
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::from_argv(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(err) => usage_error(err),
     };
-    if cli.version {
+    if cli.global.version {
         println!(
             "husk version {}\nspec: {}",
             env!("CARGO_PKG_VERSION"),
@@ -43,7 +45,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let log = match Logger::open(cli.log.as_deref(), cli.log_format, cli.debug) {
+    let log = match Logger::open(
+        cli.global.log.as_deref(),
+        cli.global.log_format,
+        cli.global.debug,
+    ) {
         Ok(log) => log,
         Err(err) => {
             eprintln!("husk: open log file: {err}");
@@ -51,10 +57,10 @@ fn main() -> ExitCode {
         }
     };
     let ctx = Context {
-        store: Store::new(cli.root.clone().unwrap_or_else(Store::default_root)),
+        store: Store::new(cli.global.root.clone().unwrap_or_else(Store::default_root)),
         log,
-        systemd_cgroup: cli.systemd_cgroup,
-        qos_config: cli.qos_config.clone(),
+        systemd_cgroup: cli.global.systemd_cgroup,
+        qos_config: cli.global.qos_config.clone(),
     };
     match dispatch(&ctx, cli.command) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX)),
