@@ -32,6 +32,7 @@ test: lint test-host test-vm test-release test-integration test-integration-vm
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p husk --release --target $(RELEASE_TARGET) -- -D warnings
 
 test-host: build
 	hack/tier host -- hack/test-host $(CARGO) test --workspace --no-fail-fast
