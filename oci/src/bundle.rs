@@ -18,7 +18,8 @@ pub struct Bundle {
     pub config_path: PathBuf,
     /// Absolute rootfs path: `root.path` resolved against [`Bundle::dir`].
     pub rootfs: PathBuf,
-    pub spec: Spec,
+    /// Boxed: a Spec is 3 KB, and each move of one on the start path costs stack pages.
+    pub spec: Box<Spec>,
     /// Things runc warns about and continues, e.g. `unknown capability CAP_X`; the caller prints them.
     pub warnings: Vec<String>,
 }
@@ -61,8 +62,8 @@ impl Bundle {
 
 /// config.json straight into a Spec; only when that fails, again through a JSON value, which tells
 /// malformed JSON from a schema error and drops capability names oci-spec does not know.
-fn parse_config(bytes: &[u8], config_path: &Path) -> Result<(Spec, Vec<String>), OciError> {
-    if let Ok(spec) = serde_json::from_slice::<Spec>(bytes) {
+fn parse_config(bytes: &[u8], config_path: &Path) -> Result<(Box<Spec>, Vec<String>), OciError> {
+    if let Ok(spec) = serde_json::from_slice::<Box<Spec>>(bytes) {
         return Ok((spec, Vec::new()));
     }
     let mut raw: Value = serde_json::from_slice(bytes).map_err(|error| OciError::Json {
@@ -70,7 +71,7 @@ fn parse_config(bytes: &[u8], config_path: &Path) -> Result<(Spec, Vec<String>),
         error,
     })?;
     let warnings = drop_unknown_capabilities(&mut raw);
-    let spec = Spec::deserialize(raw).map_err(|error| OciError::Schema {
+    let spec = Box::<Spec>::deserialize(raw).map_err(|error| OciError::Schema {
         path: config_path.into(),
         error,
     })?;
