@@ -5,7 +5,7 @@
 //! returned as that error, anything else (or EOF) is a readable protocol error, never a hang.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -108,6 +108,10 @@ pub(crate) fn pair() -> Result<(Channel, Channel), SpawnError> {
 impl Channel {
     pub(crate) fn from_fd(fd: OwnedFd) -> Self {
         Channel { fd }
+    }
+
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// Sends one message, with `fd` attached by SCM_RIGHTS when given.

@@ -183,11 +183,15 @@ fn start(
         set_no_new_privs()?;
     }
     exec::reset_signals()?;
+    exec::close_fds_on_exec(
+        plan.first_unpreserved_fd,
+        &prepared.executable,
+        waiter.as_fd(),
+    )?;
     if !seccomp_before_user_switch(process) {
         install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), waiter)?;
     }
-    exec::close_fds_on_exec(plan.first_unpreserved_fd)?;
-    Err(exec::exec(&prepared.executable))
+    Err(exec::exec(&prepared.executable, waiter.as_fd()))
 }
 
 /// Whether the parent sends [`Message::Continue`]: it writes the id maps of a new user namespace,

@@ -1,26 +1,34 @@
 //! The executable: `args[0]` looked up in `$PATH` of `process.env` inside the container root
-//! (before Ready, so `create` reports a missing binary), and the final execve.
+//! (before Ready, so `create` reports a missing binary), and the final execve, through husk-dmz
+//! (crate::dmz).
 
 use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat;
 use nix::unistd;
 
+use crate::dmz;
 use crate::error::{Phase, SpawnError};
 
 /// runc's default when `process.env` has no PATH.
 const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Everything execve needs, built before Ready so the exec path allocates nothing.
+/// Everything execve needs, built before Ready.
 pub(crate) struct Executable {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
     /// `args[0]` for error messages.
     name: String,
+    /// The trampoline in its sealed memfd; None when the kernel allows no executable memfd.
+    dmz: Option<OwnedFd>,
+    /// The trampoline's exec error message, split around the errno.
+    error_template: (CString, CString),
 }
 
 /// Resolves `args[0]` like Go's exec.LookPath (what runc uses): a name with a '/' is checked as
@@ -51,6 +59,8 @@ pub(crate) fn find(args: &[String], env: &[String]) -> Result<Executable, SpawnE
             .map(|e| cstring(e.as_bytes()))
             .collect::<Result<_, _>>()?,
         name: name.to_owned(),
+        dmz: dmz::load()?,
+        error_template: dmz::error_template(&step()),
     })
 }
 
@@ -94,8 +104,14 @@ pub(crate) fn reset_signals() -> Result<(), SpawnError> {
 }
 
 /// Marks every fd from `first` up close-on-exec (close_range(2) CLOSE_RANGE_CLOEXEC): no runtime
-/// fd reaches the container; fds 0-2 and the preserved ones stay.
-pub(crate) fn close_fds_on_exec(first: u32) -> Result<(), SpawnError> {
+/// fd reaches the container; fds 0-2 and the preserved ones stay. The sync fd stays open across
+/// the trampoline's exec, which closes it before the container's (done before seccomp, so the
+/// filter never sees husk's fcntl).
+pub(crate) fn close_fds_on_exec(
+    first: u32,
+    executable: &Executable,
+    sync: BorrowedFd<'_>,
+) -> Result<(), SpawnError> {
     // The raw syscall: musl has no close_range wrapper.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags; no fd is closed under us.
     let ret = unsafe {
@@ -109,11 +125,31 @@ pub(crate) fn close_fds_on_exec(first: u32) -> Result<(), SpawnError> {
     if ret != 0 {
         return Err(SpawnError::setup("close_range CLOEXEC", Errno::last()));
     }
+    if executable.dmz.is_some() {
+        fcntl(sync, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map_err(|e| SpawnError::setup("keep the sync fd open for husk-dmz", e))?;
+    }
     Ok(())
 }
 
-/// execve(2); returns only on failure.
-pub(crate) fn exec(executable: &Executable) -> SpawnError {
+/// execve(2) through the trampoline; returns only on failure. If the trampoline itself cannot
+/// start (a seccomp profile without execveat), the container's execve is direct.
+pub(crate) fn exec(executable: &Executable, sync: BorrowedFd<'_>) -> SpawnError {
+    if let Some(trampoline) = &executable.dmz {
+        let sync_fd = CString::new(sync.as_raw_fd().to_string()).expect("digits only");
+        let mut envp: Vec<*const libc::c_char> =
+            executable.envp.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+        let _ = dmz::exec(
+            trampoline,
+            &sync_fd,
+            &executable.error_template,
+            &executable.path,
+            &executable.argv,
+            &envp,
+        );
+        let _ = fcntl(sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
     match unistd::execve(&executable.path, &executable.argv, &executable.envp) {
         Ok(never) => match never {},
         Err(err) => SpawnError::new(Phase::Exec, format!("exec {:?}", executable.name), err),

@@ -13,6 +13,7 @@ mod channel;
 mod child;
 mod clone;
 mod console;
+mod dmz;
 pub mod error;
 mod exec;
 mod home;

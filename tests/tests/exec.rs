@@ -105,6 +105,28 @@ fn the_container_seccomp_profile_applies_to_exec() {
     assert_eq!(out.stdout, "Seccomp:\t2\n", "{}", out.describe());
 }
 
+/// A profile that refuses execveat leaves husk-dmz out (it is started with execveat): the init
+/// and exec'd processes still run, exec'd directly, and exec errors still come back.
+#[test]
+fn a_profile_without_execveat_still_runs_the_processes() {
+    let husk = Husk::new();
+    let mut bundle = sleeper();
+    bundle.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        })
+    });
+    let (id, _) = running(&husk, &bundle, "exec-noexecveat");
+    let out = husk.cmd(&["exec", &id, "echo", "hi"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "hi\n", "{}", out.describe());
+    husk.cmd(&["exec", &id, "/bin/nosuch"])
+        .assert_fails_with(r#"exec "/bin/nosuch": no such file or directory"#);
+    husk.cmd(&["delete", "--force", &id]).assert_ok();
+    husk.assert_nothing_left(&id, &bundle);
+}
+
 /// Accepts one agent connection and returns the message's JSON and how many fds came with it.
 fn receive_listener(listener: &UnixListener) -> (serde_json::Value, usize) {
     let mut ready = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -446,4 +468,35 @@ fn paused_container_refuses_exec_unless_ignore_paused() {
     resumer.assert_ok();
     assert_eq!(resumer.stdout, "ok\n");
     assert!(Path::new(&format!("/sys/fs/cgroup/{id}")).exists());
+}
+
+/// CVE-2019-5736: a container process that execs `/proc/self/exe` (directly or as a script's
+/// interpreter) gets husk-dmz, the sealed 700-byte trampoline, never the host's husk binary, which
+/// it could otherwise reopen through /proc/<pid>/exe and overwrite once husk exited. The
+/// trampoline run that way exits 1 at once.
+#[test]
+fn the_container_never_gets_husks_binary_as_proc_self_exe() {
+    let husk = Husk::new();
+    let mut bundle = sleeper();
+    let script = bundle.rootfs().join("evil");
+    fs::write(&script, "#!/proc/self/exe --version\n").unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (id, _) = running(&husk, &bundle, "exec-exe");
+    for args in [&["/proc/self/exe", "--version"][..], &["/evil"][..]] {
+        let mut argv = vec!["exec", id.as_str()];
+        argv.extend_from_slice(args);
+        let out = husk.cmd(&argv);
+        assert_eq!(out.code(), Some(1), "{args:?}: {}", out.describe());
+        assert!(!out.stdout.contains("husk"), "{args:?}: {}", out.describe());
+    }
+    husk.cmd(&["delete", "--force", &id]).assert_ok();
+    husk.assert_nothing_left(&id, &bundle);
+
+    // The same as the container's own process.
+    bundle.edit(|c| c["process"]["args"] = json!(["/evil"]));
+    let id = husk.new_id("init-exe");
+    let out = husk.run(&id, &bundle);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(!out.stdout.contains("husk"), "{}", out.describe());
+    husk.assert_nothing_left(&id, &bundle);
 }

@@ -1,0 +1,126 @@
+//! husk-dmz: the container process is exec'd through a tiny trampoline in a sealed memfd, never
+//! straight from husk's own image (CVE-2019-5736).
+//!
+//! husk does not re-exec itself: the child that sets up the container is a fork of husk, so its
+//! `/proc/self/exe` is the host's husk binary. If the container's entrypoint (or an `exec`'d
+//! command) were a script starting with `#!/proc/self/exe`, the kernel would run husk's binary as
+//! a container process; another container process could open `/proc/<pid>/exe`, wait for every
+//! husk process to exit and write through that fd: the host's husk replaced by the container.
+//! Through the trampoline, `/proc/self/exe` at the final execve is the memfd: sealed against
+//! writes, private to this start, 700 bytes (spawn/dmz/dmz.c, built by build.rs), so no copy
+//! of husk's 3 MB binary per container (runc's runc-dmz is the same idea). The cost: one
+//! memfd_create, one write and one fcntl per start, and one extra execve of a 700-byte static
+//! program (hack/bench/README.md has the numbers).
+//!
+//! Protocol (dmz.c): argv = [sync fd, error prefix, error suffix, path, argv...]. The trampoline
+//! makes the sync fd close-on-exec and execs path; if that fails it writes prefix + errno +
+//! suffix, which is exactly the [`Message::Error`] the child would have sent.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+
+use crate::channel::Message;
+use crate::error::{Phase, SpawnError};
+
+static DMZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-dmz"));
+
+/// memfd_create(2): executable (Linux >= 6.3 asks for it explicitly; older kernels reject the
+/// flag, and their memfds are executable anyway).
+const MFD_EXEC: libc::c_uint = 0x0010;
+
+/// The trampoline, loaded for one execve. None when the kernel refuses an executable memfd
+/// (vm.memfd_noexec = 2): the exec is then direct, as before this protection.
+pub(crate) fn load() -> Result<Option<OwnedFd>, SpawnError> {
+    let fail = |e| SpawnError::setup("load husk-dmz into a memfd", e);
+    let create = |flags: libc::c_uint| {
+        // SAFETY: the name is a NUL-terminated literal; flags are plain bits.
+        let fd = unsafe { libc::memfd_create(c"husk-dmz".as_ptr(), flags) };
+        // SAFETY: a new fd that nothing else owns.
+        Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let memfd = match create(base | MFD_EXEC) {
+        Err(Errno::EINVAL) => create(base),
+        other => other,
+    };
+    let memfd = match memfd {
+        Ok(fd) => fd,
+        Err(Errno::EACCES) => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    };
+    let written = nix::unistd::write(memfd.as_fd(), DMZ).map_err(fail)?;
+    if written != DMZ.len() {
+        return Err(SpawnError::with_detail(
+            Phase::Setup,
+            "load husk-dmz into a memfd",
+            "short write",
+        ));
+    }
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
+    fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(fail)?;
+    Ok(Some(memfd))
+}
+
+/// The trampoline's error prefix and suffix for an exec failure of `step`: the JSON of
+/// `Message::Error` split where the errno goes.
+pub(crate) fn error_template(step: &str) -> (CString, CString) {
+    const SENTINEL: i32 = 987_654_321;
+    let message = Message::Error(SpawnError {
+        phase: Phase::Exec,
+        step: step.to_owned(),
+        errno: SENTINEL,
+        detail: None,
+    });
+    let json = serde_json::to_string(&message).expect("channel messages always serialize");
+    // The errno follows the step in the JSON: the last occurrence is the field.
+    let at = json
+        .rfind(&SENTINEL.to_string())
+        .expect("the sentinel is in the JSON");
+    let (prefix, rest) = json.split_at(at);
+    let suffix = &rest[SENTINEL.to_string().len()..];
+    // JSON escapes NUL, so neither part contains one.
+    (
+        CString::new(prefix).expect("no NUL in JSON"),
+        CString::new(suffix).expect("no NUL in JSON"),
+    )
+}
+
+/// execveat(2) of the trampoline; returns only on failure. `sync_fd` must stay open across this
+/// exec (the trampoline closes it on its own).
+pub(crate) fn exec(
+    dmz: &OwnedFd,
+    sync_fd: &CString,
+    template: &(CString, CString),
+    path: &CString,
+    argv: &[CString],
+    envp: &[*const libc::c_char],
+) -> Errno {
+    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 5);
+    args.extend([
+        sync_fd.as_ptr(),
+        template.0.as_ptr(),
+        template.1.as_ptr(),
+        path.as_ptr(),
+    ]);
+    args.extend(argv.iter().map(|a| a.as_ptr()));
+    args.push(std::ptr::null());
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call, both arrays end
+    // with NULL, and "" with AT_EMPTY_PATH execs the fd itself (execveat(2)).
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            dmz.as_raw_fd(),
+            c"".as_ptr(),
+            args.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
