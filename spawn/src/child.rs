@@ -183,7 +183,7 @@ fn start(
         set_no_new_privs()?;
     }
     exec::reset_signals()?;
-    exec::close_fds_on_exec(
+    let route = exec::close_fds_on_exec(
         plan.first_unpreserved_fd,
         &prepared.executable,
         waiter.as_fd(),
@@ -191,7 +191,7 @@ fn start(
     if !seccomp_before_user_switch(process) {
         install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), waiter)?;
     }
-    Err(exec::exec(&prepared.executable, waiter.as_fd()))
+    Err(exec::exec(&prepared.executable, route, waiter.as_fd()))
 }
 
 /// Whether the parent sends [`Message::Continue`]: it writes the id maps of a new user namespace,

@@ -103,15 +103,24 @@ pub(crate) fn reset_signals() -> Result<(), SpawnError> {
         .map_err(|e| SpawnError::setup("clear the signal mask", e))
 }
 
+/// How the container process is exec'd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Through husk-dmz, the sync fd open across its exec.
+    Trampoline,
+    /// Straight from husk: no executable memfd, or a seccomp filter (installed before this step
+    /// when no_new_privs is off) refused keeping the sync fd open.
+    Direct,
+}
+
 /// Marks every fd from `first` up close-on-exec (close_range(2) CLOSE_RANGE_CLOEXEC): no runtime
 /// fd reaches the container; fds 0-2 and the preserved ones stay. The sync fd stays open across
-/// the trampoline's exec, which closes it before the container's (done before seccomp, so the
-/// filter never sees husk's fcntl).
+/// the trampoline's exec, which closes it before the container's.
 pub(crate) fn close_fds_on_exec(
     first: u32,
     executable: &Executable,
     sync: BorrowedFd<'_>,
-) -> Result<(), SpawnError> {
+) -> Result<Route, SpawnError> {
     // The raw syscall: musl has no close_range wrapper.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags; no fd is closed under us.
     let ret = unsafe {
@@ -125,17 +134,16 @@ pub(crate) fn close_fds_on_exec(
     if ret != 0 {
         return Err(SpawnError::setup("close_range CLOEXEC", Errno::last()));
     }
-    if executable.dmz.is_some() {
-        fcntl(sync, FcntlArg::F_SETFD(FdFlag::empty()))
-            .map_err(|e| SpawnError::setup("keep the sync fd open for husk-dmz", e))?;
+    if executable.dmz.is_some() && fcntl(sync, FcntlArg::F_SETFD(FdFlag::empty())).is_ok() {
+        return Ok(Route::Trampoline);
     }
-    Ok(())
+    Ok(Route::Direct)
 }
 
-/// execve(2) through the trampoline; returns only on failure. If the trampoline itself cannot
-/// start (a seccomp profile without execveat), the container's execve is direct.
-pub(crate) fn exec(executable: &Executable, sync: BorrowedFd<'_>) -> SpawnError {
-    if let Some(trampoline) = &executable.dmz {
+/// execve(2), through the trampoline on that route; returns only on failure. If the trampoline
+/// itself cannot start (a seccomp profile without execveat), the container's execve is direct.
+pub(crate) fn exec(executable: &Executable, route: Route, sync: BorrowedFd<'_>) -> SpawnError {
+    if let (Route::Trampoline, Some(trampoline)) = (route, &executable.dmz) {
         let sync_fd = CString::new(sync.as_raw_fd().to_string()).expect("digits only");
         let mut envp: Vec<*const libc::c_char> =
             executable.envp.iter().map(|e| e.as_ptr()).collect();

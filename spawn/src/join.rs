@@ -218,9 +218,10 @@ fn set_up_and_exec(
         child::set_no_new_privs()?;
     }
     executable::reset_signals()?;
-    executable::close_fds_on_exec(plan.first_unpreserved_fd, &executable, channel.as_fd())?;
+    let route =
+        executable::close_fds_on_exec(plan.first_unpreserved_fd, &executable, channel.as_fd())?;
     if !seccomp_early {
         child::install_seccomp(req.seccomp, listener_wanted, channel)?;
     }
-    Err(executable::exec(&executable, channel.as_fd()))
+    Err(executable::exec(&executable, route, channel.as_fd()))
 }

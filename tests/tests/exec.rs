@@ -105,26 +105,41 @@ fn the_container_seccomp_profile_applies_to_exec() {
     assert_eq!(out.stdout, "Seccomp:\t2\n", "{}", out.describe());
 }
 
-/// A profile that refuses execveat leaves husk-dmz out (it is started with execveat): the init
-/// and exec'd processes still run, exec'd directly, and exec errors still come back.
+/// Profiles that refuse what husk-dmz needs: execveat (it is started with it) or fcntl (it makes
+/// the sync fd close-on-exec with it; with noNewPrivileges off the filter is in place before
+/// husk's own fcntl too). The init and exec'd processes still run, and exec errors found before
+/// the exec still come back.
 #[test]
-fn a_profile_without_execveat_still_runs_the_processes() {
+fn profiles_without_execveat_or_fcntl_still_run_the_processes() {
     let husk = Husk::new();
-    let mut bundle = sleeper();
-    bundle.edit(|c| {
-        c["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
-        })
-    });
-    let (id, _) = running(&husk, &bundle, "exec-noexecveat");
-    let out = husk.cmd(&["exec", &id, "echo", "hi"]);
-    out.assert_ok();
-    assert_eq!(out.stdout, "hi\n", "{}", out.describe());
-    husk.cmd(&["exec", &id, "/bin/nosuch"])
-        .assert_fails_with(r#"exec "/bin/nosuch": no such file or directory"#);
-    husk.cmd(&["delete", "--force", &id]).assert_ok();
-    husk.assert_nothing_left(&id, &bundle);
+    for (syscall, no_new_privs) in [
+        ("execveat", true),
+        ("execveat", false),
+        ("fcntl", true),
+        ("fcntl", false),
+    ] {
+        let mut bundle = sleeper();
+        bundle.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(no_new_privs);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": [syscall], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            })
+        });
+        let (id, _) = running(&husk, &bundle, "exec-profile");
+        let out = husk.cmd(&["exec", &id, "echo", "hi"]);
+        out.assert_ok();
+        assert_eq!(
+            out.stdout,
+            "hi\n",
+            "{syscall} {no_new_privs}: {}",
+            out.describe()
+        );
+        husk.cmd(&["exec", &id, "/bin/nosuch"])
+            .assert_fails_with(r#"exec "/bin/nosuch": no such file or directory"#);
+        husk.cmd(&["delete", "--force", &id]).assert_ok();
+        husk.assert_nothing_left(&id, &bundle);
+    }
 }
 
 /// Accepts one agent connection and returns the message's JSON and how many fds came with it.
