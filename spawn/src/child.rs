@@ -16,7 +16,7 @@ use crate::error::{Phase, SpawnError};
 use crate::exec::{self, Executable};
 use crate::namespaces::NamespacePlan;
 use crate::rootfs::{self, RootfsContext};
-use crate::{console, home, hooks, procfs, rlimits, user};
+use crate::{console, dmz, home, hooks, procfs, rlimits, user};
 use crate::{Console, SeccompStep, SpawnRequest, StartGate};
 
 /// `KEYCTL_JOIN_SESSION_KEYRING` (linux/keyctl.h).
@@ -143,7 +143,12 @@ fn set_up(
         process.env().as_deref().unwrap_or_default(),
         process.user().uid(),
     );
-    let executable = exec::find(process.args().as_deref().unwrap_or_default(), &env)?;
+    let profile = req.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let executable = exec::find(
+        process.args().as_deref().unwrap_or_default(),
+        &env,
+        dmz::fits(profile),
+    )?;
     // The bounding set needs CAP_SETPCAP, which a switch to a non-zero uid takes away.
     if seccomp_before_user_switch(process) {
         install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), channel)?;

@@ -17,18 +17,56 @@
 //! suffix, which is exactly the [`Message::Error`] the child would have sent. The container's
 //! seccomp filter is in place by then: a profile without fcntl makes it close the sync fd
 //! instead (an execve error then goes unreported, the exit status says 1), one without execveat
-//! makes the child exec directly (`exec::Route`).
+//! makes the child exec directly (`exec::Route`). A profile that would kill, trap, trace or hand
+//! to its agent one of the trampoline's own system calls gets the direct exec from the start
+//! ([`fits`]): protection off for it rather than a container that cannot start.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction};
 
 use crate::channel::Message;
 use crate::error::{Phase, SpawnError};
 
 static DMZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-dmz"));
+
+/// Every system call husk-dmz makes, husk's execveat of it included.
+const DMZ_SYSCALLS: [&str; 6] = [
+    "execveat",
+    "execve",
+    "fcntl",
+    "close",
+    "writev",
+    "exit_group",
+];
+
+/// Whether the container's seccomp profile lets the trampoline's system calls through or fail
+/// with an errno (both of which it handles): the default action and every rule naming one of them
+/// must be allow, errno or log.
+pub(crate) fn fits(profile: Option<&LinuxSeccomp>) -> bool {
+    let harmless = |action: LinuxSeccompAction| {
+        matches!(
+            action,
+            LinuxSeccompAction::ScmpActAllow
+                | LinuxSeccompAction::ScmpActErrno
+                | LinuxSeccompAction::ScmpActLog
+        )
+    };
+    let Some(profile) = profile else {
+        return true;
+    };
+    harmless(profile.default_action())
+        && profile.syscalls().iter().flatten().all(|rule| {
+            harmless(rule.action())
+                || !rule
+                    .names()
+                    .iter()
+                    .any(|name| DMZ_SYSCALLS.contains(&name.as_str()))
+        })
+}
 
 /// memfd_create(2): executable (Linux >= 6.3 asks for it explicitly; older kernels reject the
 /// flag, and their memfds are executable anyway).
@@ -126,4 +164,68 @@ pub(crate) fn exec(
         );
     }
     Errno::last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxSeccompBuilder, LinuxSyscallBuilder};
+
+    fn profile(
+        default: LinuxSeccompAction,
+        rule: Option<(&str, LinuxSeccompAction)>,
+    ) -> LinuxSeccomp {
+        let mut b = LinuxSeccompBuilder::default().default_action(default);
+        if let Some((name, action)) = rule {
+            b = b.syscalls(vec![LinuxSyscallBuilder::default()
+                .names(vec![name.to_owned()])
+                .action(action)
+                .build()
+                .unwrap()]);
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn the_trampoline_runs_unless_the_profile_would_stop_its_calls() {
+        use LinuxSeccompAction::*;
+        assert!(fits(None));
+        for (default, rule, expected) in [
+            (ScmpActAllow, None, true),
+            (ScmpActErrno, None, true),
+            (ScmpActLog, None, true),
+            (ScmpActKill, None, false),
+            (ScmpActKillProcess, None, false),
+            (ScmpActTrap, None, false),
+            (ScmpActNotify, None, false),
+            (ScmpActTrace, None, false),
+            (ScmpActErrno, Some(("read", ScmpActKill)), true),
+            (ScmpActErrno, Some(("execveat", ScmpActAllow)), true),
+            (ScmpActAllow, Some(("execveat", ScmpActKillProcess)), false),
+            (ScmpActAllow, Some(("fcntl", ScmpActNotify)), false),
+            (ScmpActAllow, Some(("writev", ScmpActTrap)), false),
+        ] {
+            assert_eq!(
+                fits(Some(&profile(default, rule))),
+                expected,
+                "{default:?} {rule:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_template_is_the_message_with_the_errno_cut_out() {
+        let (prefix, suffix) = error_template("exec \"987654321\"");
+        let mut json = prefix.into_bytes();
+        json.extend_from_slice(b"8");
+        json.extend_from_slice(suffix.as_bytes());
+        let message: Message = serde_json::from_slice(&json).unwrap();
+        let Message::Error(err) = message else {
+            panic!("{message:?}")
+        };
+        assert_eq!(err.phase, Phase::Exec);
+        assert_eq!(err.step, "exec \"987654321\"");
+        assert_eq!(err.errno, 8);
+        assert_eq!(err.to_string(), "exec \"987654321\": exec format error");
+    }
 }

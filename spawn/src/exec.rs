@@ -25,7 +25,8 @@ pub(crate) struct Executable {
     envp: Vec<CString>,
     /// `args[0]` for error messages.
     name: String,
-    /// The trampoline in its sealed memfd; None when the kernel allows no executable memfd.
+    /// The trampoline in its sealed memfd; None when the kernel allows no executable memfd or the
+    /// seccomp profile would not let it run.
     dmz: Option<OwnedFd>,
     /// The trampoline's exec error message, split around the errno.
     error_template: (CString, CString),
@@ -33,7 +34,12 @@ pub(crate) struct Executable {
 
 /// Resolves `args[0]` like Go's exec.LookPath (what runc uses): a name with a '/' is checked as
 /// is, otherwise each `$PATH` entry in turn; a match must be a non-directory with an execute bit.
-pub(crate) fn find(args: &[String], env: &[String]) -> Result<Executable, SpawnError> {
+/// `through_dmz`: load the trampoline (see [`dmz::fits`]).
+pub(crate) fn find(
+    args: &[String],
+    env: &[String],
+    through_dmz: bool,
+) -> Result<Executable, SpawnError> {
     let name = args.first().map(String::as_str).unwrap_or_default();
     let step = || format!("exec {name:?}");
     let path = if name.contains('/') {
@@ -59,7 +65,7 @@ pub(crate) fn find(args: &[String], env: &[String]) -> Result<Executable, SpawnE
             .map(|e| cstring(e.as_bytes()))
             .collect::<Result<_, _>>()?,
         name: name.to_owned(),
-        dmz: dmz::load()?,
+        dmz: if through_dmz { dmz::load()? } else { None },
         error_template: dmz::error_template(&step()),
     })
 }

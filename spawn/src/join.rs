@@ -24,14 +24,14 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sched::{self, CloneFlags};
 use nix::sys::stat;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxSeccomp, Process};
 
 use crate::capabilities::CapabilityPlan;
 use crate::channel::{self, Channel, WaitError};
 use crate::child;
 use crate::clone::{self, Forked};
 use crate::error::{Phase, SpawnError};
-use crate::{console, exec as executable, home, namespaces, parent, procfs, rlimits, user};
+use crate::{console, dmz, exec as executable, home, namespaces, parent, procfs, rlimits, user};
 use crate::{Console, OnSeccompListener, SeccompStep, Spawned};
 
 /// A process to start in a running container.
@@ -50,6 +50,8 @@ pub struct ExecRequest<'a> {
     pub preserve_fds: u32,
     /// The container's seccomp step, run as for the init.
     pub seccomp: Option<SeccompStep<'a>>,
+    /// The profile behind it: whether the exec goes through husk-dmz depends on it.
+    pub seccomp_profile: Option<&'a LinuxSeccomp>,
     pub on_seccomp_listener: Option<OnSeccompListener<'a>>,
 }
 
@@ -200,7 +202,11 @@ fn set_up_and_exec(
         process.env().as_deref().unwrap_or_default(),
         process.user().uid(),
     );
-    let executable = executable::find(process.args().as_deref().unwrap_or_default(), &env)?;
+    let executable = executable::find(
+        process.args().as_deref().unwrap_or_default(),
+        &env,
+        dmz::fits(req.seccomp_profile),
+    )?;
     let listener_wanted = req.on_seccomp_listener.is_some();
     let seccomp_early = child::seccomp_before_user_switch(process);
     if seccomp_early {

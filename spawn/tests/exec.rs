@@ -35,6 +35,7 @@ fn request<'a>(init: &'a Container, process: &'a Process) -> ExecRequest<'a> {
         console: Console::Inherit,
         preserve_fds: 0,
         seccomp: None,
+        seccomp_profile: None,
         on_seccomp_listener: None,
     }
 }

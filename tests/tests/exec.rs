@@ -107,23 +107,25 @@ fn the_container_seccomp_profile_applies_to_exec() {
 
 /// Profiles that refuse what husk-dmz needs: execveat (it is started with it) or fcntl (it makes
 /// the sync fd close-on-exec with it; with noNewPrivileges off the filter is in place before
-/// husk's own fcntl too). The init and exec'd processes still run, and exec errors found before
-/// the exec still come back.
+/// husk's own fcntl too), with an errno, or that would kill it (then husk does not use it). The
+/// init and exec'd processes still run, and exec errors found before the exec still come back.
 #[test]
 fn profiles_without_execveat_or_fcntl_still_run_the_processes() {
     let husk = Husk::new();
-    for (syscall, no_new_privs) in [
-        ("execveat", true),
-        ("execveat", false),
-        ("fcntl", true),
-        ("fcntl", false),
+    for (syscall, action, no_new_privs) in [
+        ("execveat", "SCMP_ACT_ERRNO", true),
+        ("execveat", "SCMP_ACT_ERRNO", false),
+        ("fcntl", "SCMP_ACT_ERRNO", true),
+        ("fcntl", "SCMP_ACT_ERRNO", false),
+        ("execveat", "SCMP_ACT_KILL_PROCESS", true),
+        ("fcntl", "SCMP_ACT_KILL", true),
     ] {
         let mut bundle = sleeper();
         bundle.edit(|c| {
             c["process"]["noNewPrivileges"] = json!(no_new_privs);
             c["linux"]["seccomp"] = json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
-                "syscalls": [{"names": [syscall], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+                "syscalls": [{"names": [syscall], "action": action, "errnoRet": 1}]
             })
         });
         let (id, _) = running(&husk, &bundle, "exec-profile");
@@ -132,7 +134,7 @@ fn profiles_without_execveat_or_fcntl_still_run_the_processes() {
         assert_eq!(
             out.stdout,
             "hi\n",
-            "{syscall} {no_new_privs}: {}",
+            "{syscall} {action} {no_new_privs}: {}",
             out.describe()
         );
         husk.cmd(&["exec", &id, "/bin/nosuch"])

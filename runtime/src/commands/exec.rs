@@ -86,6 +86,11 @@ fn exec(ctx: &Context, args: &ExecArgs) -> Result<i32> {
         console,
         preserve_fds: args.preserve_fds,
         seccomp: install_seccomp.as_ref().map(|f| f as SeccompStep),
+        seccomp_profile: bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref()),
         on_seccomp_listener: if seccomp.as_ref().is_some_and(Seccomp::wants_listener) {
             Some(&mut keep_seccomp_listener)
         } else {
