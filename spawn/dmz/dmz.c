@@ -14,6 +14,7 @@
 
 #if defined(__x86_64__)
 #define NR_WRITEV 20
+#define NR_PRCTL 157
 #define NR_CLOSE 3
 #define NR_FCNTL 72
 #define NR_EXECVE 59
@@ -35,6 +36,7 @@ __asm__(".text\n"
 	"	hlt\n");
 #elif defined(__aarch64__)
 #define NR_WRITEV 66
+#define NR_PRCTL 167
 #define NR_CLOSE 57
 #define NR_FCNTL 25
 #define NR_EXECVE 221
@@ -59,6 +61,7 @@ __asm__(".text\n"
 #error "husk-dmz: no system call stubs for this architecture"
 #endif
 
+#define PR_SET_DUMPABLE 4
 #define F_SETFD 2
 #define FD_CLOEXEC 1
 
@@ -90,6 +93,9 @@ __attribute__((noreturn, used)) void dmz_main(long *sp)
 	char digits[20];
 	int n = sizeof(digits);
 
+	/* execve made this process dumpable again: until it execs the container's process, no other
+	 * process of the container may open its fds (the sync socket) through /proc. */
+	sys3(NR_PRCTL, PR_SET_DUMPABLE, 0, 0);
 	if (argc < 5)
 		leave();
 	for (const char *p = argv[0]; *p >= '0' && *p <= '9'; p++)

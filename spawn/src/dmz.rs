@@ -17,9 +17,12 @@
 //! suffix, which is exactly the [`Message::Error`] the child would have sent. The container's
 //! seccomp filter is in place by then: a profile without fcntl makes it close the sync fd
 //! instead (an execve error then goes unreported, the exit status says 1), one without execveat
-//! makes the child exec directly (`exec::Route`). A profile that would kill, trap, trace or hand
-//! to its agent one of the trampoline's own system calls gets the direct exec from the start
-//! ([`fits`]): protection off for it rather than a container that cannot start.
+//! makes the child exec directly (`exec::Route`). A profile that does not allow every one of the
+//! trampoline's own system calls gets the direct exec from the start ([`fits`]), as does a kernel
+//! or an rlimit that refuses the memfd ([`load`]): protection off for it rather than a container
+//! that cannot start (the child has no channel for a warning). The trampoline's first call makes
+//! it non-dumpable again (exec reset that), so that other container processes cannot open the
+//! sync socket through /proc/<pid>/fd during its few microseconds.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -34,48 +37,53 @@ use crate::error::{Phase, SpawnError};
 static DMZ: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-dmz"));
 
 /// Every system call husk-dmz makes, husk's execveat of it included.
-const DMZ_SYSCALLS: [&str; 6] = [
+const DMZ_SYSCALLS: [&str; 7] = [
     "execveat",
-    "execve",
+    "prctl",
     "fcntl",
+    "execve",
     "close",
     "writev",
     "exit_group",
 ];
 
-/// Whether the container's seccomp profile lets the trampoline's system calls through or fail
-/// with an errno (both of which it handles): the default action and every rule naming one of them
-/// must be allow, errno or log.
+/// Whether the container's seccomp profile allows every system call of the trampoline: each one
+/// is named only by rules that allow it (one of them without argument conditions), or by none and
+/// the default action allows it. An errno is not enough: a refused fcntl (or one "succeeding"
+/// with errnoRet 0) would leave the sync socket open in the container.
 pub(crate) fn fits(profile: Option<&LinuxSeccomp>) -> bool {
-    let harmless = |action: LinuxSeccompAction| {
+    let allows = |action: LinuxSeccompAction| {
         matches!(
             action,
-            LinuxSeccompAction::ScmpActAllow
-                | LinuxSeccompAction::ScmpActErrno
-                | LinuxSeccompAction::ScmpActLog
+            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog
         )
     };
     let Some(profile) = profile else {
         return true;
     };
-    harmless(profile.default_action())
-        && profile.syscalls().iter().flatten().all(|rule| {
-            harmless(rule.action())
-                || !rule
-                    .names()
-                    .iter()
-                    .any(|name| DMZ_SYSCALLS.contains(&name.as_str()))
-        })
+    let rules = profile.syscalls().as_deref().unwrap_or_default();
+    DMZ_SYSCALLS.iter().all(|syscall| {
+        let naming: Vec<_> = rules
+            .iter()
+            .filter(|rule| rule.names().iter().any(|name| name == syscall))
+            .collect();
+        if naming.is_empty() {
+            return allows(profile.default_action());
+        }
+        naming.iter().all(|rule| allows(rule.action()))
+            && naming
+                .iter()
+                .any(|rule| rule.args().as_deref().unwrap_or_default().is_empty())
+    })
 }
 
 /// memfd_create(2): executable (Linux >= 6.3 asks for it explicitly; older kernels reject the
 /// flag, and their memfds are executable anyway).
 const MFD_EXEC: libc::c_uint = 0x0010;
 
-/// The trampoline, loaded for one execve. None when the kernel refuses an executable memfd
-/// (vm.memfd_noexec = 2): the exec is then direct, as before this protection.
-pub(crate) fn load() -> Result<Option<OwnedFd>, SpawnError> {
-    let fail = |e| SpawnError::setup("load husk-dmz into a memfd", e);
+/// The trampoline, loaded for one execve. None when the kernel refuses it (no executable memfd
+/// with vm.memfd_noexec = 2, no memfd at all, RLIMIT_NOFILE reached): the exec is then direct.
+pub(crate) fn load() -> Option<OwnedFd> {
     let create = |flags: libc::c_uint| {
         // SAFETY: the name is a NUL-terminated literal; flags are plain bits.
         let fd = unsafe { libc::memfd_create(c"husk-dmz".as_ptr(), flags) };
@@ -87,25 +95,16 @@ pub(crate) fn load() -> Result<Option<OwnedFd>, SpawnError> {
         Err(Errno::EINVAL) => create(base),
         other => other,
     };
-    let memfd = match memfd {
-        Ok(fd) => fd,
-        Err(Errno::EACCES) => return Ok(None),
-        Err(e) => return Err(fail(e)),
-    };
-    let written = nix::unistd::write(memfd.as_fd(), DMZ).map_err(fail)?;
-    if written != DMZ.len() {
-        return Err(SpawnError::with_detail(
-            Phase::Setup,
-            "load husk-dmz into a memfd",
-            "short write",
-        ));
+    let memfd = memfd.ok()?;
+    if nix::unistd::write(memfd.as_fd(), DMZ).ok()? != DMZ.len() {
+        return None;
     }
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
-    fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(fail)?;
-    Ok(Some(memfd))
+    fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).ok()?;
+    Some(memfd)
 }
 
 /// The trampoline's error prefix and suffix for an exec failure of `step`: the JSON of
@@ -192,18 +191,20 @@ mod tests {
         assert!(fits(None));
         for (default, rule, expected) in [
             (ScmpActAllow, None, true),
-            (ScmpActErrno, None, true),
             (ScmpActLog, None, true),
+            (ScmpActErrno, None, false),
             (ScmpActKill, None, false),
             (ScmpActKillProcess, None, false),
             (ScmpActTrap, None, false),
             (ScmpActNotify, None, false),
             (ScmpActTrace, None, false),
-            (ScmpActErrno, Some(("read", ScmpActKill)), true),
-            (ScmpActErrno, Some(("execveat", ScmpActAllow)), true),
+            (ScmpActAllow, Some(("read", ScmpActKill)), true),
             (ScmpActAllow, Some(("execveat", ScmpActKillProcess)), false),
-            (ScmpActAllow, Some(("fcntl", ScmpActNotify)), false),
+            (ScmpActAllow, Some(("fcntl", ScmpActErrno)), false),
             (ScmpActAllow, Some(("writev", ScmpActTrap)), false),
+            (ScmpActAllow, Some(("prctl", ScmpActNotify)), false),
+            // An allowlist that names only some of them: the default decides the rest.
+            (ScmpActKill, Some(("execveat", ScmpActAllow)), false),
         ] {
             assert_eq!(
                 fits(Some(&profile(default, rule))),
@@ -211,6 +212,49 @@ mod tests {
                 "{default:?} {rule:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_allowlist_naming_every_call_unconditionally_fits() {
+        let rule = |names: &[&str]| {
+            LinuxSyscallBuilder::default()
+                .names(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .action(LinuxSeccompAction::ScmpActAllow)
+                .build()
+                .unwrap()
+        };
+        let strict = |rules| {
+            LinuxSeccompBuilder::default()
+                .default_action(LinuxSeccompAction::ScmpActKillProcess)
+                .syscalls(rules)
+                .build()
+                .unwrap()
+        };
+        assert!(fits(Some(&strict(vec![
+            rule(&DMZ_SYSCALLS),
+            rule(&["read"])
+        ]))));
+        assert!(!fits(Some(&strict(vec![rule(&DMZ_SYSCALLS[1..])]))));
+    }
+
+    /// The engines' default profiles (podman's, docker's, which containerd's CRI follows) allow
+    /// every call: their containers get the protection.
+    #[test]
+    fn the_engines_default_profiles_fit() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+        let podman: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixtures.join("engine-configs/podman-runc-run-d.config.json")).unwrap(),
+        )
+        .unwrap();
+        let podman: LinuxSeccomp =
+            serde_json::from_value(podman["linux"]["seccomp"].clone()).unwrap();
+        assert!(fits(Some(&podman)));
+        let docker: LinuxSeccomp = serde_json::from_slice(
+            &std::fs::read(fixtures.join("seccomp/docker-default-x86_64.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(fits(Some(&docker)));
     }
 
     #[test]

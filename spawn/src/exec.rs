@@ -65,7 +65,7 @@ pub(crate) fn find(
             .map(|e| cstring(e.as_bytes()))
             .collect::<Result<_, _>>()?,
         name: name.to_owned(),
-        dmz: if through_dmz { dmz::load()? } else { None },
+        dmz: if through_dmz { dmz::load() } else { None },
         error_template: dmz::error_template(&step()),
     })
 }
@@ -162,7 +162,10 @@ pub(crate) fn exec(executable: &Executable, route: Route, sync: BorrowedFd<'_>) 
             &executable.argv,
             &envp,
         );
-        let _ = fcntl(sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+        // The sync fd must not reach the container: the runtime would wait for its EOF.
+        if let Err(e) = fcntl(sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)) {
+            return SpawnError::setup("make the sync fd close-on-exec again", e);
+        }
     }
     match unistd::execve(&executable.path, &executable.argv, &executable.envp) {
         Ok(never) => match never {},
