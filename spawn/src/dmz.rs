@@ -7,10 +7,10 @@
 //! a container process; another container process could open `/proc/<pid>/exe`, wait for every
 //! husk process to exit and write through that fd: the host's husk replaced by the container.
 //! Through the trampoline, `/proc/self/exe` at the final execve is the memfd: sealed against
-//! writes, private to this start, 720 bytes (spawn/dmz/dmz.c, built by build.rs), so no copy
-//! of husk's 3 MB binary per container (runc's runc-dmz is the same idea). The cost: one
-//! memfd_create, one write and three fcntl per start, and one extra execve of a 720-byte static
-//! program; no difference in `run` time beyond the noise (README, Performance).
+//! writes, private to this start, about 740 bytes (spawn/dmz/dmz.c, built by build.rs), so no
+//! copy of husk's 3 MB binary per container (runc's runc-dmz is the same idea). The cost: one
+//! memfd_create, one write, three fcntl and a prctl per start, and one extra execve of a
+//! 740-byte static program; no difference in `run` time beyond the noise (README, Performance).
 //!
 //! Protocol (dmz.c): argv = [sync fd, error prefix, error suffix, path, argv...]. The trampoline
 //! makes the sync fd close-on-exec and execs path; if that fails it writes prefix + errno +

@@ -488,7 +488,7 @@ fn paused_container_refuses_exec_unless_ignore_paused() {
 }
 
 /// CVE-2019-5736: a container process that execs `/proc/self/exe` (directly or as a script's
-/// interpreter) gets husk-dmz, the sealed 700-byte trampoline, never the host's husk binary, which
+/// interpreter) gets husk-dmz, the sealed 740-byte trampoline, never the host's husk binary, which
 /// it could otherwise reopen through /proc/<pid>/exe and overwrite once husk exited. The
 /// trampoline run that way exits 1 at once.
 #[test]
