@@ -19,13 +19,13 @@
 //! instead (an execve error then goes unreported, the exit status says 1), one without execveat
 //! makes the child exec directly (`exec::Route`). A profile that does not allow every one of the
 //! trampoline's own system calls gets the direct exec from the start ([`fits`]), as does a kernel
-//! or an rlimit that refuses the memfd ([`load`]): protection off for it rather than a container
+//! or an rlimit that refuses the memfd ([`Trampoline::load`]): protection off for it rather than a container
 //! that cannot start (the child has no channel for a warning). The trampoline's first call makes
 //! it non-dumpable again (exec reset that), so that other container processes cannot open the
 //! sync socket through /proc/<pid>/fd during its few microseconds.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -81,35 +81,87 @@ pub(crate) fn fits(profile: Option<&LinuxSeccomp>) -> bool {
 /// flag, and their memfds are executable anyway).
 const MFD_EXEC: libc::c_uint = 0x0010;
 
-/// The trampoline, loaded for one execve. None when the kernel refuses it (no executable memfd
-/// with vm.memfd_noexec = 2, no memfd at all, RLIMIT_NOFILE reached): the exec is then direct.
-pub(crate) fn load() -> Option<OwnedFd> {
-    let create = |flags: libc::c_uint| {
-        // SAFETY: the name is a NUL-terminated literal; flags are plain bits.
-        let fd = unsafe { libc::memfd_create(c"husk-dmz".as_ptr(), flags) };
-        // SAFETY: a new fd that nothing else owns.
-        Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
-    };
-    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    let memfd = match create(base | MFD_EXEC) {
-        Err(Errno::EINVAL) => create(base),
-        other => other,
-    };
-    let memfd = memfd.ok()?;
-    if nix::unistd::write(memfd.as_fd(), DMZ).ok()? != DMZ.len() {
-        return None;
+/// The trampoline loaded for one execve, with the error message it sends if that fails.
+pub(crate) struct Trampoline {
+    memfd: OwnedFd,
+    /// `Message::Error` for the exec step, split where the errno goes.
+    error_prefix: CString,
+    error_suffix: CString,
+}
+
+impl Trampoline {
+    /// Loads the trampoline for the exec step `step`. None when the kernel refuses it (no
+    /// executable memfd with vm.memfd_noexec = 2, no memfd at all, RLIMIT_NOFILE reached): the
+    /// exec is then direct.
+    pub(crate) fn load(step: &str) -> Option<Trampoline> {
+        let create = |flags: libc::c_uint| {
+            // SAFETY: the name is a NUL-terminated literal; flags are plain bits.
+            let fd = unsafe { libc::memfd_create(c"husk-dmz".as_ptr(), flags) };
+            // SAFETY: a new fd that nothing else owns.
+            Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        let memfd = match create(base | MFD_EXEC) {
+            Err(Errno::EINVAL) => create(base),
+            other => other,
+        };
+        let memfd = memfd.ok()?;
+        if nix::unistd::write(memfd.as_fd(), DMZ).ok()? != DMZ.len() {
+            return None;
+        }
+        let seals = SealFlag::F_SEAL_SEAL
+            | SealFlag::F_SEAL_SHRINK
+            | SealFlag::F_SEAL_GROW
+            | SealFlag::F_SEAL_WRITE;
+        fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).ok()?;
+        let (error_prefix, error_suffix) = error_template(step);
+        Some(Trampoline {
+            memfd,
+            error_prefix,
+            error_suffix,
+        })
     }
-    let seals = SealFlag::F_SEAL_SEAL
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_WRITE;
-    fcntl(memfd.as_fd(), FcntlArg::F_ADD_SEALS(seals)).ok()?;
-    Some(memfd)
+
+    /// execveat(2) of the trampoline; returns only on failure. `sync` must stay open across this
+    /// exec (the trampoline closes it on its own).
+    pub(crate) fn exec(
+        &self,
+        sync: BorrowedFd<'_>,
+        path: &CString,
+        argv: &[CString],
+        envp: &[CString],
+    ) -> Errno {
+        let sync_fd = CString::new(sync.as_raw_fd().to_string()).expect("digits only");
+        let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 5);
+        args.extend([
+            sync_fd.as_ptr(),
+            self.error_prefix.as_ptr(),
+            self.error_suffix.as_ptr(),
+            path.as_ptr(),
+        ]);
+        args.extend(argv.iter().map(|a| a.as_ptr()));
+        args.push(std::ptr::null());
+        let mut env: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+        env.push(std::ptr::null());
+        // SAFETY: every pointer is a NUL-terminated string that outlives the call, both arrays
+        // end with NULL, and "" with AT_EMPTY_PATH execs the fd itself (execveat(2)).
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                self.memfd.as_raw_fd(),
+                c"".as_ptr(),
+                args.as_ptr(),
+                env.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+        }
+        Errno::last()
+    }
 }
 
 /// The trampoline's error prefix and suffix for an exec failure of `step`: the JSON of
 /// `Message::Error` split where the errno goes.
-pub(crate) fn error_template(step: &str) -> (CString, CString) {
+fn error_template(step: &str) -> (CString, CString) {
     const SENTINEL: i32 = 987_654_321;
     let message = Message::Error(SpawnError {
         phase: Phase::Exec,
@@ -129,40 +181,6 @@ pub(crate) fn error_template(step: &str) -> (CString, CString) {
         CString::new(prefix).expect("no NUL in JSON"),
         CString::new(suffix).expect("no NUL in JSON"),
     )
-}
-
-/// execveat(2) of the trampoline; returns only on failure. `sync_fd` must stay open across this
-/// exec (the trampoline closes it on its own).
-pub(crate) fn exec(
-    dmz: &OwnedFd,
-    sync_fd: &CString,
-    template: &(CString, CString),
-    path: &CString,
-    argv: &[CString],
-    envp: &[*const libc::c_char],
-) -> Errno {
-    let mut args: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 5);
-    args.extend([
-        sync_fd.as_ptr(),
-        template.0.as_ptr(),
-        template.1.as_ptr(),
-        path.as_ptr(),
-    ]);
-    args.extend(argv.iter().map(|a| a.as_ptr()));
-    args.push(std::ptr::null());
-    // SAFETY: every pointer is a NUL-terminated string that outlives the call, both arrays end
-    // with NULL, and "" with AT_EMPTY_PATH execs the fd itself (execveat(2)).
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            dmz.as_raw_fd(),
-            c"".as_ptr(),
-            args.as_ptr(),
-            envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        );
-    }
-    Errno::last()
 }
 
 #[cfg(test)]

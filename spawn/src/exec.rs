@@ -3,7 +3,7 @@
 //! (crate::dmz).
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -12,7 +12,7 @@ use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat;
 use nix::unistd;
 
-use crate::dmz;
+use crate::dmz::Trampoline;
 use crate::error::{Phase, SpawnError};
 
 /// runc's default when `process.env` has no PATH.
@@ -23,36 +23,39 @@ pub(crate) struct Executable {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
-    /// `args[0]` for error messages.
-    name: String,
-    /// The trampoline in its sealed memfd; None when the kernel allows no executable memfd or the
+    /// The step in error messages: `exec "args[0]"`.
+    step: String,
+    /// husk-dmz in its sealed memfd; None when the kernel allows no executable memfd or the
     /// seccomp profile would not let it run.
-    dmz: Option<OwnedFd>,
-    /// The trampoline's exec error message, split around the errno.
-    error_template: (CString, CString),
+    dmz: Option<Trampoline>,
 }
 
 /// Resolves `args[0]` like Go's exec.LookPath (what runc uses): a name with a '/' is checked as
 /// is, otherwise each `$PATH` entry in turn; a match must be a non-directory with an execute bit.
-/// `through_dmz`: load the trampoline (see [`dmz::fits`]).
+/// `through_dmz`: load the trampoline (see [`crate::dmz::fits`]).
 pub(crate) fn find(
     args: &[String],
     env: &[String],
     through_dmz: bool,
 ) -> Result<Executable, SpawnError> {
     let name = args.first().map(String::as_str).unwrap_or_default();
-    let step = || format!("exec {name:?}");
+    let step = format!("exec {name:?}");
     let path = if name.contains('/') {
-        check_executable(name.as_bytes()).map_err(|e| SpawnError::new(Phase::Exec, step(), e))?;
+        check_executable(name.as_bytes())
+            .map_err(|e| SpawnError::new(Phase::Exec, step.clone(), e))?;
         name.as_bytes().to_vec()
     } else {
         search_path(name, env).ok_or_else(|| {
-            SpawnError::with_detail(Phase::Exec, step(), "executable file not found in $PATH")
+            SpawnError::with_detail(
+                Phase::Exec,
+                step.clone(),
+                "executable file not found in $PATH",
+            )
         })?
     };
     let cstring = |s: &[u8]| {
         CString::new(s)
-            .map_err(|_| SpawnError::with_detail(Phase::Exec, step(), "contains a NUL byte"))
+            .map_err(|_| SpawnError::with_detail(Phase::Exec, step.clone(), "contains a NUL byte"))
     };
     Ok(Executable {
         path: cstring(&path)?,
@@ -64,9 +67,8 @@ pub(crate) fn find(
             .iter()
             .map(|e| cstring(e.as_bytes()))
             .collect::<Result<_, _>>()?,
-        name: name.to_owned(),
-        dmz: if through_dmz { dmz::load() } else { None },
-        error_template: dmz::error_template(&step()),
+        dmz: through_dmz.then(|| Trampoline::load(&step)).flatten(),
+        step,
     })
 }
 
@@ -150,18 +152,7 @@ pub(crate) fn close_fds_on_exec(
 /// itself cannot start (a seccomp profile without execveat), the container's execve is direct.
 pub(crate) fn exec(executable: &Executable, route: Route, sync: BorrowedFd<'_>) -> SpawnError {
     if let (Route::Trampoline, Some(trampoline)) = (route, &executable.dmz) {
-        let sync_fd = CString::new(sync.as_raw_fd().to_string()).expect("digits only");
-        let mut envp: Vec<*const libc::c_char> =
-            executable.envp.iter().map(|e| e.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        let _ = dmz::exec(
-            trampoline,
-            &sync_fd,
-            &executable.error_template,
-            &executable.path,
-            &executable.argv,
-            &envp,
-        );
+        let _ = trampoline.exec(sync, &executable.path, &executable.argv, &executable.envp);
         // The sync fd must not reach the container: the runtime would wait for its EOF.
         if let Err(e) = fcntl(sync, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)) {
             return SpawnError::setup("make the sync fd close-on-exec again", e);
@@ -169,6 +160,6 @@ pub(crate) fn exec(executable: &Executable, route: Route, sync: BorrowedFd<'_>) 
     }
     match unistd::execve(&executable.path, &executable.argv, &executable.envp) {
         Ok(never) => match never {},
-        Err(err) => SpawnError::new(Phase::Exec, format!("exec {:?}", executable.name), err),
+        Err(err) => SpawnError::new(Phase::Exec, executable.step.clone(), err),
     }
 }
