@@ -5,7 +5,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod fast;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,66 +50,15 @@ pub struct GlobalArgs {
 }
 
 impl Cli {
-    /// Parses `argv`. An engine runs one lifecycle subcommand per husk process, and clap builds
-    /// every subcommand it is given before parsing (all 16: 80,000 more instructions than one, and
-    /// more of the binary paged in at each start): for those, a command of the global flags and
-    /// that one subcommand parses first. Whatever it
-    /// accepts, the full command parses the same way (it only has more subcommands); whatever it
-    /// rejects (help, a typo, no subcommand) goes to the full command for clap's usual message.
+    /// Parses `argv`: the command lines engines send for every container by [`fast::parse`], any
+    /// other (and any it is unsure of) by clap, with clap's messages.
     pub fn from_argv(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
-        match Cli::parse_lifecycle(&argv) {
+        match fast::parse(&argv) {
             Some(cli) => Ok(cli),
             None => Cli::try_parse_from(argv),
         }
     }
-
-    /// The parse with the global flags and the one lifecycle subcommand `argv` names, if any.
-    fn parse_lifecycle(argv: &[OsString]) -> Option<Cli> {
-        let sub = lifecycle_subcommand(subcommand_name(argv)?)?;
-        let cmd = GlobalArgs::augment_args(clap::Command::new("husk")).subcommand(sub);
-        let matches = cmd.try_get_matches_from(argv).ok()?;
-        Cli::from_arg_matches(&matches).ok()
-    }
 }
-
-/// The first argument that is neither a global flag nor its value: the subcommand's name, if the
-/// command line is well formed.
-fn subcommand_name(argv: &[OsString]) -> Option<&str> {
-    let mut args = argv.iter().skip(1);
-    while let Some(arg) = args.next() {
-        let arg = arg.to_str()?;
-        if !arg.starts_with('-') {
-            return Some(arg);
-        }
-        if matches!(
-            arg,
-            "--root" | "--log" | "--log-format" | "--rootless" | "--qos-config"
-        ) {
-            args.next();
-        }
-    }
-    None
-}
-
-/// The subcommands an engine calls for every container, built alone: the same `Args` as the
-/// variants of [`Command`] (a test checks each against the full command).
-fn lifecycle_subcommand(name: &str) -> Option<clap::Command> {
-    let cmd = match name {
-        "create" => CreateArgs::augment_args(clap::Command::new("create")),
-        "start" => IdArg::augment_args(clap::Command::new("start")),
-        "run" => RunArgs::augment_args(clap::Command::new("run")),
-        "state" => IdArg::augment_args(clap::Command::new("state")),
-        "kill" => KillArgs::augment_args(clap::Command::new("kill")),
-        "exec" => ExecArgs::augment_args(clap::Command::new("exec")),
-        "delete" => DeleteArgs::augment_args(clap::Command::new("delete")),
-        _ => return None,
-    };
-    Some(cmd)
-}
-
-/// The names [`lifecycle_subcommand`] builds.
-#[cfg(test)]
-const LIFECYCLE: [&str; 7] = ["create", "start", "run", "state", "kill", "exec", "delete"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -524,44 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn lifecycle_subcommands_are_the_full_commands_ones() {
-        use clap::CommandFactory;
-        let mut full = Cli::command();
-        full.build();
-        for name in LIFECYCLE {
-            let mut one = lifecycle_subcommand(name).unwrap();
-            one.build();
-            let args = |cmd: &clap::Command| -> Vec<String> {
-                cmd.get_arguments()
-                    .filter(|a| a.get_id() != "help")
-                    .map(|a| {
-                        format!(
-                            "{} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
-                            a.get_id(),
-                            a.get_long(),
-                            a.get_short(),
-                            a.get_num_args(),
-                            a.get_action(),
-                            a.get_default_values(),
-                            a.get_value_delimiter(),
-                            a.is_positional(),
-                            a.is_trailing_var_arg_set(),
-                            a.is_allow_hyphen_values_set(),
-                        )
-                    })
-                    .collect()
-            };
-            let sub = full.find_subcommand(name).unwrap();
-            assert_eq!(args(&one), args(sub), "{name}");
-        }
-        assert_eq!(
-            lifecycle_subcommand("list").map(|c| c.get_name().to_owned()),
-            None
-        );
-    }
-
-    #[test]
-    fn the_one_subcommand_parse_agrees_with_the_full_one() {
+    fn engines_lines_take_the_fast_parse_and_others_go_to_clap() {
         // `parse` compares the two.
         for line in [
             "husk --root /r --log /l --log-format json --rootless false --qos-config /q \
@@ -569,12 +483,18 @@ mod tests {
             "husk --root=/r exec -t --cwd / -e A=1 -e B=2 c1 sh -c x",
             "husk exec c1 ls -la --color",
             "husk --debug state c1",
+            "husk --root /run/containerd/runc/k8s.io --log /b/log.json --log-format json \
+             exec --process /tmp/p.json --detach --pid-file /b/p.pid c1",
+            "husk --systemd-cgroup --log-format=json --log=/run/x/oci-log create --bundle /b \
+             --pid-file /run/x/pidfile --no-pivot --console-socket /run/x/attach c1",
+            "husk --root /r kill --all c1 9",
+            "husk --root /r delete --force c1",
+            "husk --root /r start c1",
         ] {
             parse(line);
             let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
-            assert!(Cli::parse_lifecycle(&argv).is_some(), "{line}");
+            assert!(fast::parse(&argv).is_some(), "{line}");
         }
-        // Rejected by the fast path: the full command decides, with clap's message.
         for line in [
             "husk run --help",
             "husk delete --force c1 --root /r",
@@ -583,9 +503,12 @@ mod tests {
             "husk run",
             "husk --root",
             "husk --log state",
+            "husk --version",
+            "husk list",
+            "husk exec c1 -t sh",
         ] {
             let argv: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
-            assert!(Cli::parse_lifecycle(&argv).is_none(), "{line}");
+            assert!(fast::parse(&argv).is_none(), "{line}");
             let one = Cli::from_argv(argv.clone()).map(|c| format!("{c:?}"));
             let full = Cli::try_parse_from(argv).map(|c| format!("{c:?}"));
             match (one, full) {
