@@ -31,6 +31,9 @@ pub(crate) enum Message {
     RuntimeHooksRequest,
     /// Parent -> child: the runtime hooks succeeded.
     RuntimeHooksDone,
+    /// Parent -> child: /dev built by the runtime (`rootfs::devfs`), as a detached mount; no fd
+    /// when it could not be built (the child mounts /dev itself).
+    Dev,
     /// Parent -> child: the [`crate::ParentWork`] is done.
     ParentWorkDone,
     /// Child -> parent: carries the pty master (`Console::ToParent`).
@@ -49,6 +52,7 @@ impl Message {
             Message::Continue { .. } => "continue",
             Message::RuntimeHooksRequest => "runtime-hooks-request",
             Message::RuntimeHooksDone => "runtime-hooks-done",
+            Message::Dev => "dev",
             Message::ParentWorkDone => "parent-work-done",
             Message::PtyMaster => "pty-master",
             Message::Ready => "ready",
@@ -125,8 +129,24 @@ impl Channel {
         let _ = self.send(&Message::Error(err), None);
     }
 
+    /// The other side's error report, if one is waiting (it failed and exited, so a write to it
+    /// failed); never blocks.
+    pub(crate) fn pending_report(&self) -> Option<WaitError> {
+        loop {
+            match self.receive(MsgFlags::MSG_DONTWAIT) {
+                Ok((Message::Error(err), _)) => return Some(WaitError::Reported(err)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Receives one message and the fd it carries, if any. `Err(Closed)` on EOF.
     fn recv(&self) -> Result<(Message, Option<OwnedFd>), WaitError> {
+        self.receive(MsgFlags::empty())
+    }
+
+    fn receive(&self, flags: MsgFlags) -> Result<(Message, Option<OwnedFd>), WaitError> {
         let mut buf = [0u8; MAX_MESSAGE];
         let mut cmsg = CmsgBuffer([0; 64]);
         let (len, fd) = {
@@ -135,7 +155,7 @@ impl Channel {
                 self.fd.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg.0),
-                MsgFlags::MSG_CMSG_CLOEXEC,
+                MsgFlags::MSG_CMSG_CLOEXEC | flags,
             )
             .map_err(|e| WaitError::Local(SpawnError::setup("read the sync channel", e)))?;
             let mut fd = None;
@@ -198,6 +218,11 @@ impl Channel {
 
     pub(crate) fn wait_for_runtime_hooks_request(&self) -> Result<(), WaitError> {
         self.expect(Message::RuntimeHooksRequest).map(drop)
+    }
+
+    /// The runtime's /dev, or `None` when it could not build it.
+    pub(crate) fn wait_for_dev(&self) -> Result<Option<OwnedFd>, WaitError> {
+        self.expect(Message::Dev)
     }
 
     pub(crate) fn wait_for_parent_work(&self) -> Result<(), WaitError> {

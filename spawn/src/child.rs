@@ -15,7 +15,8 @@ use crate::channel::{self, Channel, Message};
 use crate::error::{Phase, SpawnError};
 use crate::exec::{self, Executable};
 use crate::namespaces::NamespacePlan;
-use crate::rootfs::{self, RootfsContext};
+use crate::rootfs::devfs::DevPlan;
+use crate::rootfs::{self, RootfsContext, RuntimeDev};
 use crate::{console, dmz, home, hooks, procfs, rlimits, user};
 use crate::{Console, SeccompStep, SpawnRequest, StartGate};
 
@@ -28,6 +29,8 @@ pub(crate) struct InitPlan<'a> {
     pub capabilities: Option<CapabilityPlan>,
     /// 3 + `--preserve-fds` (+ `$LISTEN_FDS`).
     pub first_unpreserved_fd: u32,
+    /// /dev, when the runtime builds it while the child mounts.
+    pub dev: Option<DevPlan>,
 }
 
 /// The child's entry point after clone3.
@@ -99,12 +102,21 @@ fn set_up(
     }
     set_hostnames(spec, namespaces)?;
     require_mount_namespace(namespaces)?;
+    let receive_dev = || {
+        channel
+            .wait_for_dev()
+            .map_err(|e| e.into_spawn_error("/dev from the runtime"))
+    };
     rootfs::prepare(&RootfsContext {
         spec,
         rootfs: req.rootfs,
         cgroup_dir: req.cgroup_dir,
         new_user_namespace: namespaces.creates(LinuxNamespaceType::User),
         new_cgroup_namespace: namespaces.creates(LinuxNamespaceType::Cgroup),
+        runtime_dev: plan.dev.as_ref().map(|dev| RuntimeDev {
+            index: dev.index,
+            receive: &receive_dev,
+        }),
     })?;
     if wants_runtime_hooks(req) {
         request_runtime_hooks(channel)?;

@@ -2,7 +2,7 @@
 //! sync protocol (id mappings, runtime hooks, pty master, Ready) and, on any failure, make sure
 //! the child is gone and reaped before returning the error.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::wait::{self, Id, WaitPidFlag, WaitStatus};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -13,12 +13,15 @@ use crate::child::{self, wants_runtime_hooks, InitPlan};
 use crate::clone::{self, Forked};
 use crate::error::{Phase, SpawnError};
 use crate::namespaces::NamespacePlan;
+use crate::rootfs::devfs;
 use crate::user;
 use crate::{Console, OnSeccompListener, SpawnRequest, Spawned, StartGate};
 
 pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
+    let namespaces = NamespacePlan::from_spec(req.spec);
     let plan = InitPlan {
-        namespaces: NamespacePlan::from_spec(req.spec),
+        dev: devfs::plan(req.spec, namespaces.has_user_namespace()),
+        namespaces,
         capabilities: req
             .spec
             .process()
@@ -60,16 +63,7 @@ pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let driven = runtime_namespaces
         .restore()
         .map_err(WaitError::Local)
-        .and_then(|()| {
-            drive(
-                &mut req,
-                &plan.namespaces,
-                &parent_end,
-                pid,
-                pty_to_parent,
-                immediate,
-            )
-        });
+        .and_then(|()| drive(&mut req, &plan, &parent_end, pid, pty_to_parent, immediate));
     match driven {
         Ok(pty_master) => Ok(Spawned {
             pid,
@@ -84,17 +78,23 @@ pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
 /// The parent's half of the protocol, in the child's order. Returns the pty master, if any.
 fn drive(
     req: &mut SpawnRequest<'_>,
-    plan: &NamespacePlan<'_>,
+    plan: &InitPlan<'_>,
     channel: &Channel,
     pid: i32,
     pty_to_parent: bool,
     immediate: bool,
 ) -> Result<Option<OwnedFd>, WaitError> {
-    if plan.creates(LinuxNamespaceType::User) {
+    if plan.namespaces.creates(LinuxNamespaceType::User) {
         user::write_id_mappings(pid, req.spec).map_err(WaitError::Local)?;
     }
-    if child::waits_for_continue(req, plan) {
-        send(channel, &Message::Continue { host_pid: pid })?;
+    if child::waits_for_continue(req, &plan.namespaces) {
+        send(channel, &Message::Continue { host_pid: pid }, None)?;
+    }
+    // First, the child needs it soonest. Not built (an old kernel, an option fsconfig refuses):
+    // the child mounts /dev itself and reports what fails there.
+    if let Some(dev) = &plan.dev {
+        let built = devfs::build(req.spec, dev).ok();
+        send(channel, &Message::Dev, built.as_ref().map(|fd| fd.as_fd()))?;
     }
     // While the child mounts. Its result goes after the runtime hooks handshake: the child reads
     // the parent's messages in that order.
@@ -110,10 +110,10 @@ fn drive(
                 WaitError::Local(SpawnError::with_detail(Phase::Setup, "run hooks", detail))
             })?;
         }
-        send(channel, &Message::RuntimeHooksDone)?;
+        send(channel, &Message::RuntimeHooksDone, None)?;
     }
     if req.parent_work.is_some() {
-        send(channel, &Message::ParentWorkDone)?;
+        send(channel, &Message::ParentWorkDone, None)?;
     }
     let pty_master = if pty_to_parent {
         Some(channel.wait_for_pty_master()?)
@@ -154,10 +154,19 @@ pub(crate) fn receive_seccomp_listener(
     }
 }
 
-fn send(channel: &Channel, message: &Message) -> Result<(), WaitError> {
-    channel
-        .send(message, None)
-        .map_err(|e| WaitError::Local(SpawnError::new(Phase::Setup, "write the sync channel", e)))
+/// Sends `message`. When the child is gone (EPIPE), its own error report, if it sent one, is the
+/// error: not the write that found it gone.
+fn send(channel: &Channel, message: &Message, fd: Option<BorrowedFd<'_>>) -> Result<(), WaitError> {
+    match channel.send(message, fd) {
+        Ok(()) => Ok(()),
+        Err(errno) => Err(channel.pending_report().unwrap_or_else(|| {
+            WaitError::Local(SpawnError::new(
+                Phase::Setup,
+                "write the sync channel",
+                errno,
+            ))
+        })),
+    }
 }
 
 /// Makes sure the child is gone and reaped, and says why it failed.

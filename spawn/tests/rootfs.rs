@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use husk_spawn::rootfs::{finalize, pivot, prepare, RootfsContext};
+use husk_spawn::rootfs::{devfs, finalize, pivot, prepare, RootfsContext, RuntimeDev};
 use nix::mount::MsFlags;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::stat::{major, minor};
@@ -102,6 +102,8 @@ struct Options<'a> {
     /// After `before`, enter a real new user namespace (root mapped to root only) and a mount
     /// namespace owned by it: the host's mounts are then locked and mknod is refused.
     enter_user_namespace: bool,
+    /// /dev built as the runtime does (devfs::build, before the unshare) and handed to prepare.
+    runtime_dev: bool,
 }
 
 const PLAIN: Options<'static> = Options {
@@ -110,6 +112,7 @@ const PLAIN: Options<'static> = Options {
     new_cgroup_namespace: false,
     no_pivot: false,
     enter_user_namespace: false,
+    runtime_dev: false,
 };
 
 /// Runs `before` (host side, in the new namespace), prepare/pivot/finalize, then `check` inside
@@ -169,6 +172,14 @@ fn child(
     before: impl FnOnce() -> Check,
     check: impl FnOnce() -> Check,
 ) -> Check {
+    let dev_plan = opts
+        .runtime_dev
+        .then(|| devfs::plan(spec, false).ok_or("no /dev plan for this spec"))
+        .transpose()?;
+    let built_dev = match &dev_plan {
+        Some(plan) => Some(devfs::build(spec, plan).map_err(|e| format!("devfs::build: {e}"))?),
+        None => None,
+    };
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if opts.new_cgroup_namespace {
         flags |= CloneFlags::CLONE_NEWCGROUP;
@@ -185,6 +196,16 @@ fn child(
         cgroup_dir: opts.cgroup_dir,
         new_user_namespace: opts.new_user_namespace || opts.enter_user_namespace,
         new_cgroup_namespace: opts.new_cgroup_namespace,
+        runtime_dev: None,
+    };
+    let built_dev = std::cell::Cell::new(built_dev);
+    let receive = || Ok(built_dev.take());
+    let ctx = RootfsContext {
+        runtime_dev: dev_plan.as_ref().map(|plan| RuntimeDev {
+            index: plan.index,
+            receive: &receive,
+        }),
+        ..ctx
     };
     prepare(&ctx).map_err(|e| format!("prepare: {e}"))?;
     pivot(&rootfs, opts.no_pivot).map_err(|e| format!("pivot: {e}"))?;
@@ -566,6 +587,107 @@ fn linux_devices_are_created_with_mode_and_owner() {
     );
 }
 
+/// Every entry of /dev and /dev/pts (type, mode, device numbers, owner, link target) and the
+/// /dev mount's options, as seen in the container.
+fn describe_dev() -> Result<String, String> {
+    let mut out = String::new();
+    for dir in ["/dev", "/dev/pts"] {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .map_err(|e| format!("read {dir}: {e}"))?
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for path in names {
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let target = fs::read_link(&path).ok();
+            out += &format!(
+                "{} {:o} {}:{} {}:{} {target:?}\n",
+                path.display(),
+                meta.mode(),
+                major(meta.rdev()),
+                minor(meta.rdev()),
+                meta.uid(),
+                meta.gid(),
+            );
+        }
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in mountinfo.lines() {
+        // mount id, parent id and st_dev differ between any two mounts: the rest must not.
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields[4].starts_with("/dev") {
+            out += &format!("{}\n", fields[3..].join(" "));
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn dev_built_by_the_runtime_is_the_one_the_init_builds() {
+    let listing = |runtime_dev: bool| {
+        let bundle = Bundle::new();
+        let mut spec = spec_with_devices(
+            &bundle.rootfs(),
+            vec![
+                device("/dev/fuse", LinuxDeviceType::C, 10, 229, 0o640, 1000),
+                device("/dev/fifo0", LinuxDeviceType::P, 0, 0, 0o600, 0),
+            ],
+        );
+        let mut mounts = spec.mounts().clone().unwrap();
+        mounts[1] = mount_entry(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"],
+        );
+        mounts.extend([
+            mount_entry(
+                "/dev/pts",
+                "devpts",
+                "devpts",
+                &[
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620",
+                ],
+            ),
+            mount_entry(
+                "/dev/shm",
+                "tmpfs",
+                "shm",
+                &["nosuid", "nodev", "mode=1777"],
+            ),
+            mount_entry("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "nodev"]),
+            mount_entry("/dev/extra/dir", "tmpfs", "tmpfs", &["ro"]),
+        ]);
+        spec.set_mounts(Some(mounts));
+        let mut process = spec.process().clone().unwrap();
+        process.set_terminal(Some(true));
+        spec.set_process(Some(process));
+        let opts = Options {
+            runtime_dev,
+            ..PLAIN
+        };
+        in_container(
+            &bundle,
+            &spec,
+            opts,
+            || Ok(()),
+            || fs::write("/tmp/dev-listing", describe_dev()?).map_err(|e| e.to_string()),
+        );
+        fs::read_to_string(bundle.rootfs().join("tmp/dev-listing")).unwrap()
+    };
+    let by_init = listing(false);
+    assert!(
+        by_init.contains("/dev/fuse 20640 10:229 1000:1000"),
+        "{by_init}"
+    );
+    assert!(by_init.contains("/dev/console 100620"), "{by_init}");
+    assert_eq!(listing(true), by_init);
+}
+
 #[test]
 fn user_namespace_mode_binds_host_device_nodes() {
     let bundle = Bundle::new();
@@ -809,6 +931,7 @@ fn prepare_error(mounts: Vec<Mount>) -> String {
                         cgroup_dir: None,
                         new_user_namespace: false,
                         new_cgroup_namespace: false,
+                        runtime_dev: None,
                     };
                     match prepare(&ctx) {
                         Ok(()) => "prepare succeeded".to_string(),

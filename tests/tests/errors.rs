@@ -64,6 +64,28 @@ fn missing_rootfs() {
     husk.assert_nothing_left(&id, &bundle);
 }
 
+/// The runtime builds /dev while the init mounts; an option the kernel refuses there is left to
+/// the init, which reports it as its own mount step.
+#[test]
+fn a_dev_option_the_kernel_refuses_is_reported_by_the_init() {
+    let husk = Husk::new();
+    let mut bundle = Bundle::busybox(&["/bin/true"]);
+    bundle.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().expect("mounts");
+        let dev = mounts
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev")
+            .expect("a /dev mount");
+        dev["options"] = json!(["nosuid", "mode=755", "size=lots"]);
+    });
+    assert_create_fails(
+        &husk,
+        &bundle,
+        "devopt",
+        "mount tmpfs on /dev: invalid argument",
+    );
+}
+
 #[test]
 fn executable_not_in_path() {
     let husk = Husk::new();

@@ -1,6 +1,8 @@
 //! /dev: device nodes (the defaults every container gets plus linux.devices), the standard
 //! symlinks and the /dev/console placeholder.
 
+use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -55,22 +57,48 @@ pub(super) fn populate_dev(ctx: &RootfsContext, root: BorrowedFd<'_>) -> Result<
     let (dev, _) = open_or_create(root, Path::new("dev"), Leaf::Dir, ResolveFlag::empty())?;
     // Modes are given exactly (fileMode, 0666): no umask for the whole population.
     let saved_umask = umask(Mode::empty());
-    let result = populate(ctx, root, dev.as_fd());
+    let result = populate(ctx.spec, ctx.new_user_namespace, Some(root), dev.as_fd());
     umask(saved_umask);
     result
 }
 
-fn populate(
-    ctx: &RootfsContext,
-    root: BorrowedFd<'_>,
+/// Whether every linux.devices node goes directly in /dev (not /dev/net/tun, not elsewhere).
+pub(super) fn all_in_dev(spec: &Spec) -> bool {
+    spec_devices(spec)
+        .iter()
+        .all(|d| clean(d.path()).parent() == Some(Path::new("dev")))
+}
+
+/// The names [`populate`] makes in /dev (the console placeholder whether or not it is needed).
+pub(super) fn names(spec: &Spec) -> BTreeSet<OsString> {
+    let spec_names = spec_devices(spec)
+        .iter()
+        .filter_map(|d| clean(d.path()).file_name().map(OsStr::to_owned));
+    let fixed = DEFAULT_DEVICES
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain(SYMLINKS.iter().map(|(_, name)| *name))
+        .chain(["ptmx", "console"])
+        .map(OsString::from);
+    spec_names.chain(fixed).collect()
+}
+
+fn spec_devices(spec: &Spec) -> &[LinuxDevice] {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default()
+}
+
+/// Makes the nodes and symlinks in `dev`, with the umask cleared by the caller. `root` (the
+/// container root) is for nodes below a subdirectory of /dev; without it they are refused.
+pub(super) fn populate(
+    spec: &Spec,
+    new_user_namespace: bool,
+    root: Option<BorrowedFd<'_>>,
     dev: BorrowedFd<'_>,
 ) -> Result<(), SpawnError> {
-    let spec_devices = ctx
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_deref());
-    for device in spec_devices.unwrap_or_default() {
+    for device in spec_devices(spec) {
         let path = clean(device.path());
         // /dev/ptmx is always the devpts symlink below.
         if path == Path::new("dev/ptmx") {
@@ -79,10 +107,12 @@ fn populate(
         let node = spec_node(device, &path)?;
         let parent = path.parent().unwrap_or(Path::new(""));
         if parent == Path::new("dev") {
-            create_node(ctx, dev, &node)?;
+            create_node(new_user_namespace, dev, &node)?;
         } else {
+            let step = format!("mknod {}", shown(&path));
+            let root = root.ok_or_else(|| SpawnError::setup(step, Errno::EXDEV))?;
             let (dir, _) = open_or_create(root, parent, Leaf::Dir, ResolveFlag::empty())?;
-            create_node(ctx, dir.as_fd(), &node)?;
+            create_node(new_user_namespace, dir.as_fd(), &node)?;
         }
     }
     for (name, major, minor) in DEFAULT_DEVICES {
@@ -96,7 +126,7 @@ fn populate(
             uid: None,
             gid: None,
         };
-        create_node(ctx, dev, &node)?;
+        create_node(new_user_namespace, dev, &node)?;
     }
     for (target, name) in SYMLINKS {
         match symlinkat(target, dev, name) {
@@ -105,8 +135,7 @@ fn populate(
         }
     }
     link_ptmx(dev)?;
-    if ctx
-        .spec
+    if spec
         .process()
         .as_ref()
         .and_then(|p| p.terminal())
@@ -169,9 +198,13 @@ fn spec_node<'a>(device: &LinuxDevice, path: &'a Path) -> Result<Node<'a>, Spawn
 
 /// mknod in `dir`; in a user namespace (mknod is EPERM there) bind-mount the host's node onto an
 /// empty file instead. An existing node is kept.
-fn create_node(ctx: &RootfsContext, dir: BorrowedFd<'_>, node: &Node) -> Result<(), SpawnError> {
+fn create_node(
+    new_user_namespace: bool,
+    dir: BorrowedFd<'_>,
+    node: &Node,
+) -> Result<(), SpawnError> {
     let name = node.path.file_name().unwrap_or_default();
-    if !ctx.new_user_namespace {
+    if !new_user_namespace {
         let dev = makedev(node.major, node.minor);
         match mknodat(dir, name, node.kind, node.mode, dev) {
             Ok(()) => return chown_node(dir, node),

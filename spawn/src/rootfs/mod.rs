@@ -6,15 +6,17 @@
 //! paths): readonlyPaths, maskedPaths, delayed read-only remounts, read-only root.
 
 mod copyup;
+pub mod devfs;
 mod devices;
 mod masked;
+mod mount_api;
 mod mounts;
 mod options;
 mod pivot;
 mod propagation;
 mod resolve;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -39,11 +41,23 @@ pub struct RootfsContext<'a> {
     /// In a new user namespace mknod fails: host device nodes are bind-mounted instead.
     pub new_user_namespace: bool,
     pub new_cgroup_namespace: bool,
+    /// /dev built by the runtime ([`devfs`]), when the spec's /dev has that shape.
+    pub runtime_dev: Option<RuntimeDev<'a>>,
+}
+
+/// The spec's /dev entry that the runtime builds, and how to get it.
+pub struct RuntimeDev<'a> {
+    /// Index of the /dev entry in the spec's mounts.
+    pub index: usize,
+    /// Waits for the runtime's /dev as a detached mount; `None` when it could not build it
+    /// (then the init mounts and populates /dev itself).
+    pub receive: &'a dyn Fn() -> Result<Option<OwnedFd>, SpawnError>,
 }
 
 /// In the child, in its new mount namespace, before pivot_root: rootfs propagation, the rootfs
 /// bound onto itself, every spec mount in order (destinations resolved inside the rootfs, never
-/// following symlinks out of it), then /dev (devices, symlinks, /dev/console placeholder).
+/// following symlinks out of it), then /dev (devices, symlinks, /dev/console placeholder), unless
+/// the runtime built /dev ([`devfs`]).
 pub fn prepare(ctx: &RootfsContext) -> Result<(), SpawnError> {
     let root_propagation = propagation::root_flags(ctx.spec)?;
     propagation::isolate(root_propagation, ctx.rootfs)?;
@@ -57,8 +71,19 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), SpawnError> {
     )
     .map_err(|e| SpawnError::setup(format!("open rootfs {}", ctx.rootfs.display()), e))?;
     let root = root_fd.as_fd();
-    for mount in ctx.spec.mounts().as_deref().unwrap_or_default() {
+    let mut dev_from_runtime = false;
+    for (index, mount) in ctx.spec.mounts().iter().flatten().enumerate() {
+        if let Some(dev) = ctx.runtime_dev.as_ref().filter(|d| d.index == index) {
+            if let Some(built) = (dev.receive)()? {
+                devfs::attach(root, mount, built)?;
+                dev_from_runtime = true;
+                continue;
+            }
+        }
         mounts::mount_entry(ctx, root, mount)?;
+    }
+    if dev_from_runtime {
+        return Ok(());
     }
     devices::populate_dev(ctx, root)
 }
