@@ -31,9 +31,11 @@ pub(crate) enum Message {
     RuntimeHooksRequest,
     /// Parent -> child: the runtime hooks succeeded.
     RuntimeHooksDone,
-    /// Parent -> child: /dev built by the runtime (`rootfs::devfs`), as a detached mount; no fd
-    /// when it could not be built (the child mounts /dev itself).
+    /// Parent -> child: /dev built by the runtime (`rootfs::devfs`), as a detached mount with its
+    /// mount points; no fd when it could not be built (the child mounts /dev itself).
     Dev,
+    /// Parent -> child: the nodes and links of that /dev are made.
+    DevPopulated,
     /// Parent -> child: the [`crate::ParentWork`] is done.
     ParentWorkDone,
     /// Child -> parent: carries the pty master (`Console::ToParent`).
@@ -53,6 +55,7 @@ impl Message {
             Message::RuntimeHooksRequest => "runtime-hooks-request",
             Message::RuntimeHooksDone => "runtime-hooks-done",
             Message::Dev => "dev",
+            Message::DevPopulated => "dev-populated",
             Message::ParentWorkDone => "parent-work-done",
             Message::PtyMaster => "pty-master",
             Message::Ready => "ready",
@@ -223,6 +226,10 @@ impl Channel {
     /// The runtime's /dev, or `None` when it could not build it.
     pub(crate) fn wait_for_dev(&self) -> Result<Option<OwnedFd>, WaitError> {
         self.expect(Message::Dev)
+    }
+
+    pub(crate) fn wait_for_dev_populated(&self) -> Result<(), WaitError> {
+        self.expect(Message::DevPopulated).map(drop)
     }
 
     pub(crate) fn wait_for_parent_work(&self) -> Result<(), WaitError> {

@@ -107,6 +107,11 @@ fn set_up(
             .wait_for_dev()
             .map_err(|e| e.into_spawn_error("/dev from the runtime"))
     };
+    let dev_populated = || {
+        channel
+            .wait_for_dev_populated()
+            .map_err(|e| e.into_spawn_error("/dev nodes from the runtime"))
+    };
     rootfs::prepare(&RootfsContext {
         spec,
         rootfs: req.rootfs,
@@ -116,22 +121,22 @@ fn set_up(
         runtime_dev: plan.dev.as_ref().map(|dev| RuntimeDev {
             index: dev.index,
             receive: &receive_dev,
+            populated: &dev_populated,
         }),
     })?;
     if wants_runtime_hooks(req) {
         request_runtime_hooks(channel)?;
     }
-    // Nothing but husk runs in the container before the parent's work (the device filter) is done.
-    if req.parent_work.is_some() {
-        channel
-            .wait_for_parent_work()
-            .map_err(|e| e.into_spawn_error("wait for the runtime"))?;
+    // Nothing but husk runs in the container before the parent's work (the device filter) is
+    // done: before createContainer hooks when there are any, else as late as Ready, so that the
+    // parent's work overlaps the setup below.
+    let create_container_hooks = hooks_of(spec, HookKind::CreateContainer);
+    let mut parent_work_pending = req.parent_work.is_some();
+    if parent_work_pending && !create_container_hooks.is_empty() {
+        wait_for_parent_work(channel)?;
+        parent_work_pending = false;
     }
-    run_hooks(
-        "createContainer",
-        hooks_of(spec, HookKind::CreateContainer),
-        &state_json,
-    )?;
+    run_hooks("createContainer", create_container_hooks, &state_json)?;
     rootfs::pivot(req.rootfs, req.no_pivot)?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         procfs::write_sysctls(sysctl)?;
@@ -171,6 +176,9 @@ fn set_up(
     user::switch_user(process.user())?;
     if let Some(caps) = &plan.capabilities {
         caps.apply()?;
+    }
+    if parent_work_pending {
+        wait_for_parent_work(channel)?;
     }
     channel
         .send(&Message::Ready, None)
@@ -303,6 +311,12 @@ pub(crate) fn wants_runtime_hooks(req: &SpawnRequest<'_>) -> bool {
     req.runtime_hooks.is_some()
         && (!hooks_of(req.spec, HookKind::Prestart).is_empty()
             || !hooks_of(req.spec, HookKind::CreateRuntime).is_empty())
+}
+
+fn wait_for_parent_work(channel: &Channel) -> Result<(), SpawnError> {
+    channel
+        .wait_for_parent_work()
+        .map_err(|e| e.into_spawn_error("wait for the runtime"))
 }
 
 fn request_runtime_hooks(channel: &Channel) -> Result<(), SpawnError> {

@@ -91,10 +91,15 @@ fn drive(
         send(channel, &Message::Continue { host_pid: pid }, None)?;
     }
     // First, the child needs it soonest. Not built (an old kernel, an option fsconfig refuses):
-    // the child mounts /dev itself and reports what fails there.
+    // the child mounts /dev itself and reports what fails there. Once sent, the child may have
+    // attached it: a failure to populate it is the spawn's.
     if let Some(dev) = &plan.dev {
         let built = devfs::build(req.spec, dev).ok();
         send(channel, &Message::Dev, built.as_ref().map(|fd| fd.as_fd()))?;
+        if let Some(dev) = built {
+            devfs::populate(req.spec, dev.as_fd()).map_err(WaitError::Local)?;
+            send(channel, &Message::DevPopulated, None)?;
+        }
     }
     // While the child mounts. Its result goes after the runtime hooks handshake: the child reads
     // the parent's messages in that order.

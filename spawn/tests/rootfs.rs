@@ -177,7 +177,12 @@ fn child(
         .then(|| devfs::plan(spec, false).ok_or("no /dev plan for this spec"))
         .transpose()?;
     let built_dev = match &dev_plan {
-        Some(plan) => Some(devfs::build(spec, plan).map_err(|e| format!("devfs::build: {e}"))?),
+        Some(plan) => {
+            let dev = devfs::build(spec, plan).map_err(|e| format!("devfs::build: {e}"))?;
+            devfs::populate(spec, std::os::fd::AsFd::as_fd(&dev))
+                .map_err(|e| format!("devfs::populate: {e}"))?;
+            Some(dev)
+        }
         None => None,
     };
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
@@ -200,10 +205,12 @@ fn child(
     };
     let built_dev = std::cell::Cell::new(built_dev);
     let receive = || Ok(built_dev.take());
+    let populated = || Ok(());
     let ctx = RootfsContext {
         runtime_dev: dev_plan.as_ref().map(|plan| RuntimeDev {
             index: plan.index,
             receive: &receive,
+            populated: &populated,
         }),
         ..ctx
     };

@@ -125,7 +125,8 @@ fn tmpfs_attributes(m: &Mount) -> Option<u64> {
     (flags.is_empty() && atime_modes <= 1).then_some(attributes)
 }
 
-/// In the parent, while the init mounts: the /dev tmpfs as a detached mount, populated.
+/// In the parent, while the init mounts: the /dev tmpfs as a detached mount, with the mount
+/// points of the later mounts below it (the init needs those next). [`populate`] makes the rest.
 pub fn build(spec: &Spec, plan: &DevPlan) -> Result<OwnedFd, SpawnError> {
     let step = "build /dev in the runtime";
     let fail = |e| SpawnError::setup(step, e);
@@ -141,20 +142,26 @@ pub fn build(spec: &Spec, plan: &DevPlan) -> Result<OwnedFd, SpawnError> {
         context.set(option).map_err(fail)?;
     }
     let dev = context.mount(plan.attributes).map_err(fail)?;
-    // Modes are given exactly, as in the init (devices::populate_dev).
-    let saved_umask = umask(Mode::empty());
-    let populated = populate(spec, plan, dev.as_fd());
-    umask(saved_umask);
-    populated.map(|()| dev)
+    for name in &plan.mount_points {
+        // Under the process umask, as the init's own mkdir of a mount point (open_or_create).
+        mkdirat(
+            dev.as_fd(),
+            name.as_os_str(),
+            Mode::from_bits_truncate(0o755),
+        )
+        .map_err(|e| SpawnError::setup(format!("mkdir /dev/{}", Path::new(name).display()), e))?;
+    }
+    Ok(dev)
 }
 
-fn populate(spec: &Spec, plan: &DevPlan, dev: BorrowedFd<'_>) -> Result<(), SpawnError> {
-    for name in &plan.mount_points {
-        mkdirat(dev, name.as_os_str(), Mode::from_bits_truncate(0o755)).map_err(|e| {
-            SpawnError::setup(format!("mkdir /dev/{}", Path::new(name).display()), e)
-        })?;
-    }
-    devices::populate(spec, false, None, dev)
+/// In the parent, once the init has the mount: the nodes and symlinks, through the parent's fd
+/// of it (the same tmpfs wherever it is attached).
+pub fn populate(spec: &Spec, dev: BorrowedFd<'_>) -> Result<(), SpawnError> {
+    // Modes are given exactly, as in the init (devices::populate_dev).
+    let saved_umask = umask(Mode::empty());
+    let populated = devices::populate(spec, false, None, dev);
+    umask(saved_umask);
+    populated
 }
 
 /// In the init, in place of mounting the /dev entry: moves the runtime's /dev onto it.

@@ -52,6 +52,9 @@ pub struct RuntimeDev<'a> {
     /// Waits for the runtime's /dev as a detached mount; `None` when it could not build it
     /// (then the init mounts and populates /dev itself).
     pub receive: &'a dyn Fn() -> Result<Option<OwnedFd>, SpawnError>,
+    /// Waits until the runtime has made the nodes and links in it (after the other mounts: the
+    /// runtime makes them meanwhile).
+    pub populated: &'a dyn Fn() -> Result<(), SpawnError>,
 }
 
 /// In the child, in its new mount namespace, before pivot_root: rootfs propagation, the rootfs
@@ -71,21 +74,21 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), SpawnError> {
     )
     .map_err(|e| SpawnError::setup(format!("open rootfs {}", ctx.rootfs.display()), e))?;
     let root = root_fd.as_fd();
-    let mut dev_from_runtime = false;
+    let mut dev_from_runtime = None;
     for (index, mount) in ctx.spec.mounts().iter().flatten().enumerate() {
         if let Some(dev) = ctx.runtime_dev.as_ref().filter(|d| d.index == index) {
             if let Some(built) = (dev.receive)()? {
                 devfs::attach(root, mount, built)?;
-                dev_from_runtime = true;
+                dev_from_runtime = Some(dev);
                 continue;
             }
         }
         mounts::mount_entry(ctx, root, mount)?;
     }
-    if dev_from_runtime {
-        return Ok(());
+    match dev_from_runtime {
+        Some(dev) => (dev.populated)(),
+        None => devices::populate_dev(ctx, root),
     }
-    devices::populate_dev(ctx, root)
 }
 
 /// After pivot (paths are container paths), sysctl and console: readonlyPaths, maskedPaths,
