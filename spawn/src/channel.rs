@@ -151,35 +151,21 @@ impl Channel {
 
     fn receive(&self, flags: MsgFlags) -> Result<(Message, Option<OwnedFd>), WaitError> {
         let mut buf = [0u8; MAX_MESSAGE];
-        let mut cmsg = CmsgBuffer([0; 64]);
-        let (len, fd) = {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = socket::recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg.0),
-                MsgFlags::MSG_CMSG_CLOEXEC | flags,
-            )
-            .map_err(|e| WaitError::Local(SpawnError::setup("read the sync channel", e)))?;
-            let mut fd = None;
-            for c in msg.cmsgs().into_iter().flatten() {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for raw in fds {
-                        // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
-                        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                        fd.get_or_insert(owned);
-                    }
-                }
-            }
-            if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-                return Err(WaitError::Local(SpawnError::with_detail(
-                    Phase::Setup,
-                    "read the sync channel",
-                    "message too long",
-                )));
-            }
-            (msg.bytes, fd)
-        };
+        // ECONNRESET: the other side closed with messages of ours unread (it failed before
+        // reading them, unix(7)). The error comes once, ahead of what it sent before closing:
+        // its own error report, which the next read returns (or EOF).
+        let (len, fd) = match self.recv_packet(&mut buf, flags) {
+            Err(Errno::ECONNRESET) => self.recv_packet(&mut buf, flags),
+            other => other,
+        }
+        .map_err(|e| WaitError::Local(SpawnError::setup("read the sync channel", e)))?
+        .ok_or_else(|| {
+            WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "read the sync channel",
+                "message too long",
+            ))
+        })?;
         if len == 0 {
             return Err(WaitError::Closed);
         }
@@ -191,6 +177,37 @@ impl Channel {
             ))
         })?;
         Ok((message, fd))
+    }
+
+    /// One recvmsg into `buf`: its length and the first fd it carried (any others are closed);
+    /// `None` when the packet did not fit.
+    fn recv_packet(
+        &self,
+        buf: &mut [u8],
+        flags: MsgFlags,
+    ) -> Result<Option<(usize, Option<OwnedFd>)>, Errno> {
+        let mut cmsg = CmsgBuffer([0; 64]);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = socket::recvmsg::<()>(
+            self.fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg.0),
+            MsgFlags::MSG_CMSG_CLOEXEC | flags,
+        )?;
+        let mut fd = None;
+        for c in msg.cmsgs().into_iter().flatten() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Ok(None);
+        }
+        Ok(Some((msg.bytes, fd)))
     }
 
     /// Receives exactly a message of `want`'s kind; returns the fd it carried.
@@ -361,6 +378,22 @@ mod tests {
             Err(WaitError::Reported(err)) => assert_eq!(err, sent),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_report_sent_before_closing_with_our_messages_unread_is_returned() {
+        // The child failed before reading the parent's last message: closing its end then resets
+        // the connection (ECONNRESET on the parent's next read), ahead of the child's report.
+        let (parent, child) = pair().unwrap();
+        parent.send(&Message::ParentWorkDone, None).unwrap();
+        let sent = SpawnError::setup("exec \"/bin/nosuch\"", Errno::ENOENT);
+        child.report(sent.clone());
+        drop(child);
+        match parent.wait_for_ready() {
+            Err(WaitError::Reported(err)) => assert_eq!(err, sent),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(parent.wait_for_ready(), Err(WaitError::Closed)));
     }
 
     #[test]
