@@ -13,12 +13,12 @@
 // a child subreaper (PR_SET_CHILD_SUBREAPER, prctl(2)): a container whose runtime exited after
 // `create` is re-parented to it, so @reap can wait for it the ordinary way.
 //
-// For each command it prints "LABEL<TAB>WALL_NS<TAB>MAXRSS_KB<TAB>STATUS<TAB>CPU_NS": the
+// For each command it prints "LABEL<TAB>WALL_NS<TAB>MAXRSS_KB<TAB>STATUS<TAB>CPU_NS<TAB>MINFLT": the
 // CLOCK_MONOTONIC time from just before the spawn to the return of the wait4(2) that reaped it,
 // the ru_maxrss that wait4 reported (the peak RSS of the command's process, or of any descendant
 // it waited for if larger), its exit code (128+N when killed by signal N; with -j 1, 124 when
-// killed after SECONDS, default 60), and its user+system CPU time (with the descendants it
-// waited for). At the end it prints "#total<TAB>WALL_NS" for the whole plan.
+// killed after SECONDS, default 60), its user+system CPU time and its minor page faults (both with
+// the descendants it waited for). At the end it prints "#total<TAB>WALL_NS" for the whole plan.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -176,7 +176,8 @@ static long long cpu_ns(const struct rusage *ru)
 
 static void report(const struct command *c, long long wall_ns, const struct rusage *ru, int code)
 {
-	printf("%s\t%lld\t%ld\t%d\t%lld\n", c->label, wall_ns, ru->ru_maxrss, code, cpu_ns(ru));
+	printf("%s\t%lld\t%ld\t%d\t%lld\t%ld\n", c->label, wall_ns, ru->ru_maxrss, code, cpu_ns(ru),
+	       ru->ru_minflt);
 }
 
 static void run_sequential(struct command *plan, size_t n, int log_fd, int timeout_s)
