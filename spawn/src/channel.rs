@@ -34,8 +34,9 @@ pub(crate) enum Message {
     /// Parent -> child: /dev built by the runtime (`rootfs::devfs`), as a detached mount with its
     /// mount points; no fd when it could not be built (the child mounts /dev itself).
     Dev,
-    /// Parent -> child: the nodes and links of that /dev are made.
-    DevPopulated,
+    /// Parent -> child: the nodes and links of that /dev are made; `complete: false` when making
+    /// one failed in the runtime (a refused mknod): the child makes what is missing itself.
+    DevPopulated { complete: bool },
     /// Parent -> child: the [`crate::ParentWork`] is done.
     ParentWorkDone,
     /// Child -> parent: carries the pty master (`Console::ToParent`).
@@ -55,7 +56,7 @@ impl Message {
             Message::RuntimeHooksRequest => "runtime-hooks-request",
             Message::RuntimeHooksDone => "runtime-hooks-done",
             Message::Dev => "dev",
-            Message::DevPopulated => "dev-populated",
+            Message::DevPopulated { .. } => "dev-populated",
             Message::ParentWorkDone => "parent-work-done",
             Message::PtyMaster => "pty-master",
             Message::Ready => "ready",
@@ -245,8 +246,17 @@ impl Channel {
         self.expect(Message::Dev)
     }
 
-    pub(crate) fn wait_for_dev_populated(&self) -> Result<(), WaitError> {
-        self.expect(Message::DevPopulated).map(drop)
+    /// Whether the runtime made every node and link of its /dev.
+    pub(crate) fn wait_for_dev_populated(&self) -> Result<bool, WaitError> {
+        match self.recv()? {
+            (Message::DevPopulated { complete }, _) => Ok(complete),
+            (Message::Error(err), _) => Err(WaitError::Reported(err)),
+            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
+                Phase::Setup,
+                "sync channel",
+                format!("expected dev-populated, got {}", got.name()),
+            ))),
+        }
     }
 
     pub(crate) fn wait_for_parent_work(&self) -> Result<(), WaitError> {

@@ -127,19 +127,22 @@ fn set_up(
     if wants_runtime_hooks(req) {
         request_runtime_hooks(channel)?;
     }
-    // Nothing but husk runs in the container before the parent's work (the device filter) is
-    // done: before createContainer hooks when there are any, else as late as Ready, so that the
-    // parent's work overlaps the setup below.
+    let mut parent_work = ParentWorkGate {
+        channel,
+        pending: req.parent_work.is_some(),
+    };
     let create_container_hooks = hooks_of(spec, HookKind::CreateContainer);
-    let mut parent_work_pending = req.parent_work.is_some();
-    if parent_work_pending && !create_container_hooks.is_empty() {
-        wait_for_parent_work(channel)?;
-        parent_work_pending = false;
+    if !create_container_hooks.is_empty() {
+        parent_work.pass()?;
     }
     run_hooks("createContainer", create_container_hooks, &state_json)?;
     rootfs::pivot(req.rootfs, req.no_pivot)?;
     if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         procfs::write_sysctls(sysctl)?;
+    }
+    if process.terminal() == Some(true) {
+        // The pty is a device: opened under the container's device filter, as by runc.
+        parent_work.pass()?;
     }
     let console = std::mem::replace(&mut req.console, Console::Inherit);
     let terminal_peer = set_up_console(console, process, channel, console::create)?;
@@ -168,6 +171,8 @@ fn set_up(
     )?;
     // The bounding set needs CAP_SETPCAP, which a switch to a non-zero uid takes away.
     if seccomp_before_user_switch(process) {
+        // Waiting is a recvmsg, which the container's profile need not allow.
+        parent_work.pass()?;
         install_seccomp(req.seccomp, req.on_seccomp_listener.is_some(), channel)?;
     }
     if let Some(caps) = &plan.capabilities {
@@ -177,9 +182,7 @@ fn set_up(
     if let Some(caps) = &plan.capabilities {
         caps.apply()?;
     }
-    if parent_work_pending {
-        wait_for_parent_work(channel)?;
-    }
+    parent_work.pass()?;
     channel
         .send(&Message::Ready, None)
         .map_err(|e| SpawnError::setup("send ready to the runtime", e))?;
@@ -313,10 +316,24 @@ pub(crate) fn wants_runtime_hooks(req: &SpawnRequest<'_>) -> bool {
             || !hooks_of(req.spec, HookKind::CreateRuntime).is_empty())
 }
 
-fn wait_for_parent_work(channel: &Channel) -> Result<(), SpawnError> {
-    channel
-        .wait_for_parent_work()
-        .map_err(|e| e.into_spawn_error("wait for the runtime"))
+/// The parent's work (the cgroup device filter), waited for once, at the first step that needs it:
+/// before anything but husk runs in the container (createContainer hooks), before the init opens
+/// a device (the pty), before its seccomp filter, at the latest before Ready. The later, the more
+/// of the init's setup the parent's work overlaps.
+struct ParentWorkGate<'c> {
+    channel: &'c Channel,
+    pending: bool,
+}
+
+impl ParentWorkGate<'_> {
+    fn pass(&mut self) -> Result<(), SpawnError> {
+        if std::mem::take(&mut self.pending) {
+            self.channel
+                .wait_for_parent_work()
+                .map_err(|e| e.into_spawn_error("wait for the runtime"))?;
+        }
+        Ok(())
+    }
 }
 
 fn request_runtime_hooks(channel: &Channel) -> Result<(), SpawnError> {

@@ -74,8 +74,9 @@ pub type StateJson<'a> = &'a dyn Fn(i32) -> String;
 /// Work of the runtime's that must be done before anything but husk runs in the container, and
 /// that the parent does while the child sets up, so the two overlap: the runtime attaches the
 /// cgroup device filter here (the BPF verifier makes it the slowest step of the parent's share).
-/// The child waits for it before createContainer hooks when there are any, else right before it
-/// reports Ready (so never before anything but husk runs in the container); an error names `step`.
+/// The child waits for it at the first step that needs it: createContainer hooks, the pty, a
+/// seccomp filter installed before the user switch, at the latest Ready (so never before anything
+/// but husk runs in the container or the init opens a device); an error names `step`.
 pub struct ParentWork<'a> {
     pub step: &'static str,
     pub run: &'a mut dyn FnMut() -> Result<(), String>,

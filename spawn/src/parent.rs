@@ -1,9 +1,11 @@
 //! The runtime side of [`crate::spawn`]: plan the namespaces, clone3, drive the child through the
-//! sync protocol (id mappings, runtime hooks, pty master, Ready) and, on any failure, make sure
-//! the child is gone and reaped before returning the error.
+//! sync protocol (id mappings, /dev built for it, the runtime's own work such as the device
+//! filter, runtime hooks, pty master, Ready) and, on any failure, make sure the child is gone and
+//! reaped before returning the error.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use nix::errno::Errno;
 use nix::sys::wait::{self, Id, WaitPidFlag, WaitStatus};
 use oci_spec::runtime::LinuxNamespaceType;
 
@@ -19,8 +21,12 @@ use crate::{Console, OnSeccompListener, SpawnRequest, Spawned, StartGate};
 
 pub(crate) fn spawn(mut req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let namespaces = NamespacePlan::from_spec(req.spec);
+    // Only for an init that will mount in a new mount namespace of the runtime's user namespace.
+    let dev = (namespaces.creates(LinuxNamespaceType::Mount) && !namespaces.has_user_namespace())
+        .then(|| devfs::plan(req.spec))
+        .flatten();
     let plan = InitPlan {
-        dev: devfs::plan(req.spec, namespaces.has_user_namespace()),
+        dev,
         namespaces,
         capabilities: req
             .spec
@@ -91,14 +97,15 @@ fn drive(
         send(channel, &Message::Continue { host_pid: pid }, None)?;
     }
     // First, the child needs it soonest. Not built (an old kernel, an option fsconfig refuses):
-    // the child mounts /dev itself and reports what fails there. Once sent, the child may have
-    // attached it: a failure to populate it is the spawn's.
+    // the child mounts /dev itself and reports what fails there. Not fully populated (a mknod the
+    // runtime is refused, e.g. in a user namespace or under its own cgroup's device filter): the
+    // child makes what is missing, as it would have made all of it.
     if let Some(dev) = &plan.dev {
         let built = devfs::build(req.spec, dev).ok();
         send(channel, &Message::Dev, built.as_ref().map(|fd| fd.as_fd()))?;
         if let Some(dev) = built {
-            devfs::populate(req.spec, dev.as_fd()).map_err(WaitError::Local)?;
-            send(channel, &Message::DevPopulated, None)?;
+            let complete = devfs::populate(req.spec, dev.as_fd()).is_ok();
+            send(channel, &Message::DevPopulated { complete }, None)?;
         }
     }
     // While the child mounts. Its result goes after the runtime hooks handshake: the child reads
@@ -159,18 +166,19 @@ pub(crate) fn receive_seccomp_listener(
     }
 }
 
-/// Sends `message`. When the child is gone (EPIPE), its own error report, if it sent one, is the
-/// error: not the write that found it gone.
+/// Sends `message`. When the child is gone (EPIPE, or ECONNRESET when it left messages unread),
+/// its own error report, if it sent one, is the error; else that it died without one.
 fn send(channel: &Channel, message: &Message, fd: Option<BorrowedFd<'_>>) -> Result<(), WaitError> {
     match channel.send(message, fd) {
         Ok(()) => Ok(()),
-        Err(errno) => Err(channel.pending_report().unwrap_or_else(|| {
-            WaitError::Local(SpawnError::new(
-                Phase::Setup,
-                "write the sync channel",
-                errno,
-            ))
-        })),
+        Err(Errno::EPIPE | Errno::ECONNRESET) => {
+            Err(channel.pending_report().unwrap_or(WaitError::Closed))
+        }
+        Err(errno) => Err(WaitError::Local(SpawnError::new(
+            Phase::Setup,
+            "write the sync channel",
+            errno,
+        ))),
     }
 }
 

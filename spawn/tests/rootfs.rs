@@ -103,7 +103,7 @@ struct Options<'a> {
     /// namespace owned by it: the host's mounts are then locked and mknod is refused.
     enter_user_namespace: bool,
     /// /dev built as the runtime does (devfs::build, before the unshare) and handed to prepare.
-    runtime_dev: bool,
+    runtime_dev: RuntimeDevMode,
 }
 
 const PLAIN: Options<'static> = Options {
@@ -112,8 +112,20 @@ const PLAIN: Options<'static> = Options {
     new_cgroup_namespace: false,
     no_pivot: false,
     enter_user_namespace: false,
-    runtime_dev: false,
+    runtime_dev: RuntimeDevMode::None,
 };
+
+/// Who makes /dev in [`in_container`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuntimeDevMode {
+    /// The init mounts and populates it.
+    None,
+    /// The runtime builds and populates it.
+    Populated,
+    /// The runtime builds it but reports its nodes incomplete (as when its mknod is refused):
+    /// the init makes them.
+    Unpopulated,
+}
 
 /// Runs `before` (host side, in the new namespace), prepare/pivot/finalize, then `check` inside
 /// the container, in a forked child. Panics with the child's message on failure, and when the
@@ -172,15 +184,16 @@ fn child(
     before: impl FnOnce() -> Check,
     check: impl FnOnce() -> Check,
 ) -> Check {
-    let dev_plan = opts
-        .runtime_dev
-        .then(|| devfs::plan(spec, false).ok_or("no /dev plan for this spec"))
+    let dev_plan = (opts.runtime_dev != RuntimeDevMode::None)
+        .then(|| devfs::plan(spec).ok_or("no /dev plan for this spec"))
         .transpose()?;
     let built_dev = match &dev_plan {
         Some(plan) => {
             let dev = devfs::build(spec, plan).map_err(|e| format!("devfs::build: {e}"))?;
-            devfs::populate(spec, std::os::fd::AsFd::as_fd(&dev))
-                .map_err(|e| format!("devfs::populate: {e}"))?;
+            if opts.runtime_dev == RuntimeDevMode::Populated {
+                devfs::populate(spec, std::os::fd::AsFd::as_fd(&dev))
+                    .map_err(|e| format!("devfs::populate: {e}"))?;
+            }
             Some(dev)
         }
         None => None,
@@ -205,7 +218,7 @@ fn child(
     };
     let built_dev = std::cell::Cell::new(built_dev);
     let receive = || Ok(built_dev.take());
-    let populated = || Ok(());
+    let populated = || Ok(opts.runtime_dev == RuntimeDevMode::Populated);
     let ctx = RootfsContext {
         runtime_dev: dev_plan.as_ref().map(|plan| RuntimeDev {
             index: plan.index,
@@ -631,7 +644,7 @@ fn describe_dev() -> Result<String, String> {
 
 #[test]
 fn dev_built_by_the_runtime_is_the_one_the_init_builds() {
-    let listing = |runtime_dev: bool| {
+    let listing = |runtime_dev: RuntimeDevMode| {
         let bundle = Bundle::new();
         let mut spec = spec_with_devices(
             &bundle.rootfs(),
@@ -686,13 +699,57 @@ fn dev_built_by_the_runtime_is_the_one_the_init_builds() {
         );
         fs::read_to_string(bundle.rootfs().join("tmp/dev-listing")).unwrap()
     };
-    let by_init = listing(false);
+    let by_init = listing(RuntimeDevMode::None);
     assert!(
         by_init.contains("/dev/fuse 20640 10:229 1000:1000"),
         "{by_init}"
     );
     assert!(by_init.contains("/dev/console 100620"), "{by_init}");
-    assert_eq!(listing(true), by_init);
+    assert_eq!(listing(RuntimeDevMode::Populated), by_init);
+    // Nodes the runtime could not make are the init's to make.
+    assert_eq!(listing(RuntimeDevMode::Unpopulated), by_init);
+}
+
+/// The runtime's /dev is outside its mount namespace once sent: where its mknod is refused it
+/// reports the node (the init then makes it, binding the host's, as the test above shows) instead
+/// of trying a bind that cannot go there.
+#[test]
+fn the_runtime_reports_a_refused_mknod_instead_of_binding() {
+    let bundle = Bundle::new();
+    let spec = spec_with_devices(&bundle.rootfs(), vec![]);
+    let (read_end, write_end) = pipe().unwrap();
+    // SAFETY: as in `in_container`.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            drop(read_end);
+            // In a user namespace of our own, mknod is refused (user_namespaces(7)).
+            let message = enter_user_namespace()
+                .and_then(|()| devfs::plan(&spec).ok_or("no plan".to_string()))
+                .and_then(|plan| devfs::build(&spec, &plan).map_err(|e| format!("build: {e}")))
+                .map(
+                    |dev| match devfs::populate(&spec, std::os::fd::AsFd::as_fd(&dev)) {
+                        Ok(()) => "populated".to_string(),
+                        Err(e) => e.to_string(),
+                    },
+                )
+                .unwrap_or_else(|e| e);
+            let _ = fs::File::from(write_end).write_all(message.as_bytes());
+            // SAFETY: as in `in_container`.
+            unsafe { libc::_exit(0) };
+        }
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let mut message = String::new();
+            fs::File::from(read_end)
+                .read_to_string(&mut message)
+                .unwrap();
+            waitpid(child, None).unwrap();
+            assert!(
+                message.starts_with("mknod /dev/null: operation not permitted"),
+                "{message}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -5,10 +5,12 @@
 //! entry. That takes about 25 calls off the init's path (hack/bench/README.md).
 //!
 //! Only for the shape every engine sends: one tmpfs entry on /dev with a `mode=` option and flags
-//! that are mount attributes, no user namespace (the tmpfs would belong to the runtime's), the
-//! linux.devices nodes directly in /dev, no later mount on a name /dev gets from here. Anything
-//! else, and any failure in the parent (an old kernel, an option fsconfig refuses), leaves /dev to
-//! the init, which then mounts and reports exactly as without this.
+//! that are mount attributes, the linux.devices nodes directly in /dev, no later mount on a name
+//! /dev gets from here; and only when the init mounts in a new mount namespace without a user
+//! namespace (in one, the tmpfs would belong to the runtime's, and mknod is the init's to refuse:
+//! it binds host nodes instead). A failure to build (an old kernel, an option fsconfig refuses)
+//! leaves /dev to the init, which then mounts and reports exactly as without this; a node the
+//! runtime cannot make (its own mknod refused) is left to the init too.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -20,7 +22,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::{mkdirat, umask, Mode};
 use oci_spec::runtime::{Mount, Spec};
 
-use super::devices;
+use super::devices::{self, NodeMaker};
 use super::mount_api::{self, FsContext};
 use super::options::MountOptions;
 use super::resolve::{clean, open_or_create, Leaf};
@@ -48,10 +50,7 @@ pub struct DevPlan {
 }
 
 /// The plan for `spec`, when its /dev has the shape above.
-pub fn plan(spec: &Spec, user_namespace: bool) -> Option<DevPlan> {
-    if user_namespace {
-        return None;
-    }
+pub fn plan(spec: &Spec) -> Option<DevPlan> {
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     let mut on_dev = mounts
         .iter()
@@ -159,7 +158,7 @@ pub fn build(spec: &Spec, plan: &DevPlan) -> Result<OwnedFd, SpawnError> {
 pub fn populate(spec: &Spec, dev: BorrowedFd<'_>) -> Result<(), SpawnError> {
     // Modes are given exactly, as in the init (devices::populate_dev).
     let saved_umask = umask(Mode::empty());
-    let populated = devices::populate(spec, false, None, dev);
+    let populated = devices::populate(spec, NodeMaker::MknodOnly, None, dev);
     umask(saved_umask);
     populated
 }
@@ -203,7 +202,7 @@ mod tests {
 
     #[test]
     fn the_engines_dev_is_planned_with_its_mount_points() {
-        let plan = plan(&spec_with(runc_mounts(), serde_json::json!([])), false).unwrap();
+        let plan = plan(&spec_with(runc_mounts(), serde_json::json!([]))).unwrap();
         assert_eq!(plan.index, 1);
         assert_eq!(
             plan.attributes,
@@ -220,13 +219,11 @@ mod tests {
 
     #[test]
     fn other_shapes_are_left_to_the_init() {
-        let devices = serde_json::json!([]);
-        assert_eq!(plan(&spec_with(runc_mounts(), devices.clone()), true), None);
         let mut mounts = runc_mounts();
         let with = |mounts: &serde_json::Value, index: usize, key: &str, value| {
             let mut mounts = mounts.clone();
             mounts[index][key] = value;
-            plan(&spec_with(mounts, serde_json::json!([])), false)
+            plan(&spec_with(mounts, serde_json::json!([])))
         };
         // No mode=, a flag fsmount has no attribute for, a propagation, another fs, a bind.
         for options in [
@@ -251,15 +248,15 @@ mod tests {
         mounts = runc_mounts();
         let nested =
             serde_json::json!([{"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200}]);
-        assert_eq!(plan(&spec_with(mounts.clone(), nested), false), None);
+        assert_eq!(plan(&spec_with(mounts.clone(), nested)), None);
         let direct =
             serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]);
-        assert!(plan(&spec_with(mounts.clone(), direct.clone()), false).is_some());
+        assert!(plan(&spec_with(mounts.clone(), direct.clone())).is_some());
         // ... or a later mount where a spec device goes.
         let fuse_mount = with(&mounts, 3, "destination", "/dev/fuse".into());
         assert!(fuse_mount.is_some(), "no device there in this spec");
         let mut clash = mounts.clone();
         clash[3]["destination"] = "/dev/fuse".into();
-        assert_eq!(plan(&spec_with(clash, direct), false), None);
+        assert_eq!(plan(&spec_with(clash, direct)), None);
     }
 }

@@ -37,6 +37,19 @@ const SYMLINKS: [(&str, &str); 5] = [
     ("/proc/kcore", "core"),
 ];
 
+/// How device nodes are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NodeMaker {
+    /// mknod; where it is refused (a user namespace made by someone else), a bind of the host's
+    /// node. The init, in its own mount namespace.
+    Mknod,
+    /// A bind of the host's node: the init in a new user namespace, where mknod is refused.
+    Bind,
+    /// mknod only, a refusal is an error: the runtime, on a /dev outside its mount namespace
+    /// (where a bind cannot go); the init then makes what is missing.
+    MknodOnly,
+}
+
 /// One node to create.
 struct Node<'a> {
     /// Relative to the container root: "dev/null".
@@ -57,7 +70,12 @@ pub(super) fn populate_dev(ctx: &RootfsContext, root: BorrowedFd<'_>) -> Result<
     let (dev, _) = open_or_create(root, Path::new("dev"), Leaf::Dir, ResolveFlag::empty())?;
     // Modes are given exactly (fileMode, 0666): no umask for the whole population.
     let saved_umask = umask(Mode::empty());
-    let result = populate(ctx.spec, ctx.new_user_namespace, Some(root), dev.as_fd());
+    let maker = if ctx.new_user_namespace {
+        NodeMaker::Bind
+    } else {
+        NodeMaker::Mknod
+    };
+    let result = populate(ctx.spec, maker, Some(root), dev.as_fd());
     umask(saved_umask);
     result
 }
@@ -94,7 +112,7 @@ fn spec_devices(spec: &Spec) -> &[LinuxDevice] {
 /// container root) is for nodes below a subdirectory of /dev; without it they are refused.
 pub(super) fn populate(
     spec: &Spec,
-    new_user_namespace: bool,
+    maker: NodeMaker,
     root: Option<BorrowedFd<'_>>,
     dev: BorrowedFd<'_>,
 ) -> Result<(), SpawnError> {
@@ -107,12 +125,12 @@ pub(super) fn populate(
         let node = spec_node(device, &path)?;
         let parent = path.parent().unwrap_or(Path::new(""));
         if parent == Path::new("dev") {
-            create_node(new_user_namespace, dev, &node)?;
+            create_node(maker, dev, &node)?;
         } else {
             let step = format!("mknod {}", shown(&path));
             let root = root.ok_or_else(|| SpawnError::setup(step, Errno::EXDEV))?;
             let (dir, _) = open_or_create(root, parent, Leaf::Dir, ResolveFlag::empty())?;
-            create_node(new_user_namespace, dir.as_fd(), &node)?;
+            create_node(maker, dir.as_fd(), &node)?;
         }
     }
     for (name, major, minor) in DEFAULT_DEVICES {
@@ -126,7 +144,7 @@ pub(super) fn populate(
             uid: None,
             gid: None,
         };
-        create_node(new_user_namespace, dev, &node)?;
+        create_node(maker, dev, &node)?;
     }
     for (target, name) in SYMLINKS {
         match symlinkat(target, dev, name) {
@@ -196,21 +214,17 @@ fn spec_node<'a>(device: &LinuxDevice, path: &'a Path) -> Result<Node<'a>, Spawn
     })
 }
 
-/// mknod in `dir`; in a user namespace (mknod is EPERM there) bind-mount the host's node onto an
-/// empty file instead. An existing node is kept.
-fn create_node(
-    new_user_namespace: bool,
-    dir: BorrowedFd<'_>,
-    node: &Node,
-) -> Result<(), SpawnError> {
+/// Makes `node` in `dir` the way `maker` says (a bind goes onto an empty file). An existing node
+/// is kept.
+fn create_node(maker: NodeMaker, dir: BorrowedFd<'_>, node: &Node) -> Result<(), SpawnError> {
     let name = node.path.file_name().unwrap_or_default();
-    if !new_user_namespace {
+    if maker != NodeMaker::Bind {
         let dev = makedev(node.major, node.minor);
         match mknodat(dir, name, node.kind, node.mode, dev) {
             Ok(()) => return chown_node(dir, node),
             Err(Errno::EEXIST) => return Ok(()),
             // Already inside a user namespace created by someone else.
-            Err(Errno::EPERM) => {}
+            Err(Errno::EPERM) if maker == NodeMaker::Mknod => {}
             Err(e) => return Err(SpawnError::setup(format!("mknod {}", shown(node.path)), e)),
         }
     }

@@ -53,8 +53,8 @@ pub struct RuntimeDev<'a> {
     /// (then the init mounts and populates /dev itself).
     pub receive: &'a dyn Fn() -> Result<Option<OwnedFd>, SpawnError>,
     /// Waits until the runtime has made the nodes and links in it (after the other mounts: the
-    /// runtime makes them meanwhile).
-    pub populated: &'a dyn Fn() -> Result<(), SpawnError>,
+    /// runtime makes them meanwhile); `false` when it could not make them all.
+    pub populated: &'a dyn Fn() -> Result<bool, SpawnError>,
 }
 
 /// In the child, in its new mount namespace, before pivot_root: rootfs propagation, the rootfs
@@ -86,8 +86,10 @@ pub fn prepare(ctx: &RootfsContext) -> Result<(), SpawnError> {
         mounts::mount_entry(ctx, root, mount)?;
     }
     match dev_from_runtime {
-        Some(dev) => (dev.populated)(),
-        None => devices::populate_dev(ctx, root),
+        Some(dev) if (dev.populated)()? => Ok(()),
+        // Not by the runtime, or not all of it (a node it was refused): existing entries are
+        // kept, the init makes the rest with its own means (in a user namespace, binds).
+        _ => devices::populate_dev(ctx, root),
     }
 }
 
