@@ -33,6 +33,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p husk --release --target $(RELEASE_TARGET) -- -D warnings
+	hack/release/order-functions --check
 
 test-host: build
 	hack/tier host -- hack/test-host $(CARGO) test --workspace --no-fail-fast

@@ -211,30 +211,42 @@ impl Channel {
         Ok(Some((msg.bytes, fd)))
     }
 
-    /// Receives exactly a message of `want`'s kind; returns the fd it carried.
-    fn expect(&self, want: Message) -> Result<Option<OwnedFd>, WaitError> {
+    /// Receives exactly one message, which `take` accepts: what `take` returns of it, and the fd
+    /// it carried. `want` names the kind for the error.
+    fn expect_with<T>(
+        &self,
+        want: &str,
+        take: impl FnOnce(&Message) -> Option<T>,
+    ) -> Result<(T, Option<OwnedFd>), WaitError> {
         match self.recv()? {
             (Message::Error(err), _) => Err(WaitError::Reported(err)),
-            (got, fd) if std::mem::discriminant(&got) == std::mem::discriminant(&want) => Ok(fd),
-            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
-                Phase::Setup,
-                "sync channel",
-                format!("expected {}, got {}", want.name(), got.name()),
-            ))),
+            (got, fd) => match take(&got) {
+                Some(value) => Ok((value, fd)),
+                None => Err(WaitError::Local(SpawnError::with_detail(
+                    Phase::Setup,
+                    "sync channel",
+                    format!("expected {want}, got {}", got.name()),
+                ))),
+            },
         }
+    }
+
+    /// Receives exactly a message of `want`'s kind; returns the fd it carried.
+    fn expect(&self, want: Message) -> Result<Option<OwnedFd>, WaitError> {
+        let kind = std::mem::discriminant(&want);
+        self.expect_with(want.name(), |got| {
+            (std::mem::discriminant(got) == kind).then_some(())
+        })
+        .map(|((), fd)| fd)
     }
 
     /// Returns the child's host pid.
     pub(crate) fn wait_for_continue(&self) -> Result<i32, WaitError> {
-        match self.recv()? {
-            (Message::Continue { host_pid }, _) => Ok(host_pid),
-            (Message::Error(err), _) => Err(WaitError::Reported(err)),
-            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
-                Phase::Setup,
-                "sync channel",
-                format!("expected continue, got {}", got.name()),
-            ))),
-        }
+        let take = |got: &Message| match got {
+            Message::Continue { host_pid } => Some(*host_pid),
+            _ => None,
+        };
+        self.expect_with("continue", take).map(|(pid, _)| pid)
     }
 
     pub(crate) fn wait_for_runtime_hooks_request(&self) -> Result<(), WaitError> {
@@ -248,15 +260,12 @@ impl Channel {
 
     /// Whether the runtime made every node and link of its /dev.
     pub(crate) fn wait_for_dev_populated(&self) -> Result<bool, WaitError> {
-        match self.recv()? {
-            (Message::DevPopulated { complete }, _) => Ok(complete),
-            (Message::Error(err), _) => Err(WaitError::Reported(err)),
-            (got, _) => Err(WaitError::Local(SpawnError::with_detail(
-                Phase::Setup,
-                "sync channel",
-                format!("expected dev-populated, got {}", got.name()),
-            ))),
-        }
+        let take = |got: &Message| match got {
+            Message::DevPopulated { complete } => Some(*complete),
+            _ => None,
+        };
+        self.expect_with("dev-populated", take)
+            .map(|(complete, _)| complete)
     }
 
     pub(crate) fn wait_for_parent_work(&self) -> Result<(), WaitError> {

@@ -717,39 +717,23 @@ fn dev_built_by_the_runtime_is_the_one_the_init_builds() {
 fn the_runtime_reports_a_refused_mknod_instead_of_binding() {
     let bundle = Bundle::new();
     let spec = spec_with_devices(&bundle.rootfs(), vec![]);
-    let (read_end, write_end) = pipe().unwrap();
-    // SAFETY: as in `in_container`.
-    match unsafe { fork() }.unwrap() {
-        ForkResult::Child => {
-            drop(read_end);
-            // In a user namespace of our own, mknod is refused (user_namespaces(7)).
-            let message = enter_user_namespace()
-                .and_then(|()| devfs::plan(&spec).ok_or("no plan".to_string()))
-                .and_then(|plan| devfs::build(&spec, &plan).map_err(|e| format!("build: {e}")))
-                .map(
-                    |dev| match devfs::populate(&spec, std::os::fd::AsFd::as_fd(&dev)) {
-                        Ok(()) => "populated".to_string(),
-                        Err(e) => e.to_string(),
-                    },
-                )
-                .unwrap_or_else(|e| e);
-            let _ = fs::File::from(write_end).write_all(message.as_bytes());
-            // SAFETY: as in `in_container`.
-            unsafe { libc::_exit(0) };
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            let mut message = String::new();
-            fs::File::from(read_end)
-                .read_to_string(&mut message)
-                .unwrap();
-            waitpid(child, None).unwrap();
-            assert!(
-                message.starts_with("mknod /dev/null: operation not permitted"),
-                "{message}"
-            );
-        }
-    }
+    let message = in_forked_child(|| {
+        // In a user namespace of our own, mknod is refused (user_namespaces(7)).
+        enter_user_namespace()
+            .and_then(|()| devfs::plan(&spec).ok_or("no plan".to_string()))
+            .and_then(|plan| devfs::build(&spec, &plan).map_err(|e| format!("build: {e}")))
+            .map(
+                |dev| match devfs::populate(&spec, std::os::fd::AsFd::as_fd(&dev)) {
+                    Ok(()) => "populated".to_string(),
+                    Err(e) => e.to_string(),
+                },
+            )
+            .unwrap_or_else(|e| e)
+    });
+    assert!(
+        message.starts_with("mknod /dev/null: operation not permitted"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -981,28 +965,33 @@ fn prepare_error(mounts: Vec<Mount>) -> String {
     let bundle = Bundle::new();
     let rootfs = bundle.rootfs();
     let spec = bare_spec(&rootfs, mounts);
+    in_forked_child(|| match unshare(CloneFlags::CLONE_NEWNS) {
+        Err(e) => format!("unshare: {e}"),
+        Ok(()) => {
+            let ctx = RootfsContext {
+                spec: &spec,
+                rootfs: &rootfs,
+                cgroup_dir: None,
+                new_user_namespace: false,
+                new_cgroup_namespace: false,
+                runtime_dev: None,
+            };
+            match prepare(&ctx) {
+                Ok(()) => "prepare succeeded".to_string(),
+                Err(e) => e.to_string(),
+            }
+        }
+    })
+}
+
+/// Runs `f` in a forked child (its namespaces and mounts die with it) and returns what it said.
+fn in_forked_child(f: impl FnOnce() -> String) -> String {
     let (read_end, write_end) = pipe().unwrap();
     // SAFETY: as in `in_container`.
     match unsafe { fork() }.unwrap() {
         ForkResult::Child => {
             drop(read_end);
-            let message = match unshare(CloneFlags::CLONE_NEWNS) {
-                Err(e) => format!("unshare: {e}"),
-                Ok(()) => {
-                    let ctx = RootfsContext {
-                        spec: &spec,
-                        rootfs: &rootfs,
-                        cgroup_dir: None,
-                        new_user_namespace: false,
-                        new_cgroup_namespace: false,
-                        runtime_dev: None,
-                    };
-                    match prepare(&ctx) {
-                        Ok(()) => "prepare succeeded".to_string(),
-                        Err(e) => e.to_string(),
-                    }
-                }
-            };
+            let message = f();
             let _ = fs::File::from(write_end).write_all(message.as_bytes());
             // SAFETY: as in `in_container`.
             unsafe { libc::_exit(0) };

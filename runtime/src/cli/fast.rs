@@ -67,13 +67,8 @@ const CREATE: &[Flag] = &[
     option("preserve-fds", None),
 ];
 
+/// `run`'s own flags, after [`CREATE`]'s.
 const RUN: &[Flag] = &[
-    option("bundle", Some('b')),
-    option("pid-file", None),
-    option("console-socket", None),
-    switch("no-pivot", None),
-    switch("no-new-keyring", None),
-    option("preserve-fds", None),
     switch("detach", Some('d')),
     switch("keep", None),
     switch("no-subreaper", None),
@@ -109,12 +104,12 @@ pub(super) fn parse(argv: &[OsString]) -> Option<Cli> {
         .map(|a| a.to_str())
         .collect::<Option<Vec<&str>>>()?;
     let (global_args, rest) = args.split_at(global_end(&args));
-    let global = Matched::of(GLOBAL, global_args, 0, false)?;
+    let global = Matched::of(&[GLOBAL], global_args, 0, false)?;
     let (name, sub_args) = rest.split_first()?;
     let command = match *name {
-        "create" => Command::Create(create_args(&Matched::of(CREATE, sub_args, 1, false)?)?),
+        "create" => Command::Create(create_args(&Matched::of(&[CREATE], sub_args, 1, false)?)?),
         "run" => {
-            let m = Matched::of(RUN, sub_args, 1, false)?;
+            let m = Matched::of(&[CREATE, RUN], sub_args, 1, false)?;
             Command::Run(RunArgs {
                 create: create_args(&m)?,
                 detach: m.has("detach"),
@@ -129,7 +124,7 @@ pub(super) fn parse(argv: &[OsString]) -> Option<Cli> {
             id: Matched::of(&[], sub_args, 1, false)?.id()?,
         }),
         "kill" => {
-            let m = Matched::of(KILL, sub_args, 2, false)?;
+            let m = Matched::of(&[KILL], sub_args, 2, false)?;
             Command::Kill(KillArgs {
                 all: m.has("all"),
                 id: m.id()?,
@@ -137,13 +132,18 @@ pub(super) fn parse(argv: &[OsString]) -> Option<Cli> {
             })
         }
         "delete" => {
-            let m = Matched::of(DELETE, sub_args, 1, false)?;
+            let m = Matched::of(&[DELETE], sub_args, 1, false)?;
             Command::Delete(DeleteArgs {
                 force: m.has("force"),
                 id: m.id()?,
             })
         }
-        "exec" => Command::Exec(Box::new(exec_args(&Matched::of(EXEC, sub_args, 1, true)?)?)),
+        "exec" => Command::Exec(Box::new(exec_args(&Matched::of(
+            &[EXEC],
+            sub_args,
+            1,
+            true,
+        )?)?)),
         _ => return None,
     };
     Some(Cli {
@@ -236,9 +236,15 @@ struct Matched<'a> {
 }
 
 impl<'a> Matched<'a> {
-    /// `args` against `flags`, with at most `max_positional` positionals (then the trailing
-    /// command when `trailing`).
-    fn of(flags: &[Flag], args: &[&'a str], max_positional: usize, trailing: bool) -> Option<Self> {
+    /// `args` against the flags of `tables`, with at most `max_positional` positionals (then the
+    /// trailing command when `trailing`).
+    fn of(
+        tables: &[&[Flag]],
+        args: &[&'a str],
+        max_positional: usize,
+        trailing: bool,
+    ) -> Option<Self> {
+        let flags = || tables.iter().flat_map(|table| table.iter());
         let mut matched = Matched {
             flags: Vec::new(),
             positional: Vec::new(),
@@ -269,13 +275,13 @@ impl<'a> Matched<'a> {
                     Some((name, value)) => (name, Some(value)),
                     None => (long, None),
                 };
-                (flags.iter().find(|f| f.long == name)?, inline)
+                (flags().find(|f| f.long == name)?, inline)
             } else {
                 let mut chars = arg[1..].chars();
                 let (Some(letter), None) = (chars.next(), chars.next()) else {
                     return None;
                 };
-                (flags.iter().find(|f| f.short == Some(letter))?, None)
+                (flags().find(|f| f.short == Some(letter))?, None)
             };
             if !flag.repeats && matched.flags.iter().any(|(l, _)| *l == flag.long) {
                 return None;
@@ -393,8 +399,8 @@ mod tests {
     ];
 
     /// A flag of `flags` in one of its spellings, with a value when it takes one.
-    fn flag(rng: &mut Random, flags: &[Flag], line: &mut Vec<String>) {
-        let f = &flags[rng.below(flags.len())];
+    fn flag(rng: &mut Random, flags: &[&Flag], line: &mut Vec<String>) {
+        let f = flags[rng.below(flags.len())];
         let value = || -> &str {
             match f.long {
                 "log-format" => ["json", "text", "xml"][(f.long.len()) % 3],
@@ -425,18 +431,19 @@ mod tests {
     fn command_line(rng: &mut Random) -> Vec<String> {
         let mut line = vec!["husk".to_owned()];
         for _ in 0..rng.below(4) {
-            flag(rng, GLOBAL, &mut line);
+            flag(rng, &GLOBAL.iter().collect::<Vec<_>>(), &mut line);
         }
-        let (name, flags): (&str, &[Flag]) = match rng.below(8) {
-            0 => ("create", CREATE),
-            1 => ("run", RUN),
+        let (name, tables): (&str, &[&[Flag]]) = match rng.below(8) {
+            0 => ("create", &[CREATE]),
+            1 => ("run", &[CREATE, RUN]),
             2 => ("start", &[]),
             3 => ("state", &[]),
-            4 => ("kill", KILL),
-            5 => ("delete", DELETE),
-            6 => ("exec", EXEC),
-            _ => (rng.pick(WORDS), CREATE),
+            4 => ("kill", &[KILL]),
+            5 => ("delete", &[DELETE]),
+            6 => ("exec", &[EXEC]),
+            _ => (rng.pick(WORDS), &[CREATE]),
         };
+        let flags: Vec<&Flag> = tables.iter().flat_map(|table| table.iter()).collect();
         line.push(name.to_owned());
         let words = rng.below(7);
         // exec's flags go before the id (after it comes the command).
@@ -450,7 +457,7 @@ mod tests {
                 line.push("c1".to_owned());
             }
             match rng.below(flags.len() + 3) {
-                n if n < flags.len() => flag(rng, flags, &mut line),
+                n if n < flags.len() => flag(rng, &flags, &mut line),
                 n if n == flags.len() => line.push(rng.pick(WORDS).to_owned()),
                 _ => {}
             }
