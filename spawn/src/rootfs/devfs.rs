@@ -46,6 +46,8 @@ pub struct DevPlan {
     /// Index of the /dev entry in the spec's mounts.
     pub index: usize,
     attributes: u64,
+    /// The filesystem options (`mode=755,size=65536k`), one fsconfig(2) each.
+    data: String,
     /// Directories for the later mounts below /dev (`pts`, `shm`, `mqueue`).
     mount_points: BTreeSet<OsString>,
 }
@@ -61,7 +63,7 @@ pub fn plan(spec: &Spec) -> Option<DevPlan> {
     if on_dev.next().is_some() {
         return None;
     }
-    let attributes = tmpfs_attributes(dev)?;
+    let (attributes, data) = tmpfs_attributes(dev)?;
     if !devices::all_in_dev(spec) {
         return None;
     }
@@ -91,12 +93,14 @@ pub fn plan(spec: &Spec) -> Option<DevPlan> {
     Some(DevPlan {
         index,
         attributes,
+        data,
         mount_points,
     })
 }
 
-/// A tmpfs entry's flags as mount attributes, or `None` when it needs more than fsmount(2) does.
-fn tmpfs_attributes(m: &Mount) -> Option<u64> {
+/// A tmpfs entry's flags as mount attributes and its filesystem options, or `None` when it needs
+/// more than fsmount(2) does.
+fn tmpfs_attributes(m: &Mount) -> Option<(u64, String)> {
     let options = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let plain = m.typ().as_deref() == Some("tmpfs")
         && !options.is_bind()
@@ -122,7 +126,7 @@ fn tmpfs_attributes(m: &Mount) -> Option<u64> {
     }
     let atime_modes = (attributes & libc::MOUNT_ATTR__ATIME).count_ones()
         + u32::from(options.flags.contains(MsFlags::MS_RELATIME));
-    (flags.is_empty() && atime_modes <= 1).then_some(attributes)
+    (flags.is_empty() && atime_modes <= 1).then_some((attributes, options.data))
 }
 
 /// In the parent, while the init mounts: the /dev tmpfs as a detached mount, with the mount
@@ -131,14 +135,13 @@ pub fn build(spec: &Spec, plan: &DevPlan) -> Result<OwnedFd, SpawnError> {
     let step = "build /dev in the runtime";
     let fail = |e| SpawnError::setup(step, e);
     let m = &spec.mounts().as_deref().unwrap_or_default()[plan.index];
-    let options = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let context = FsContext::open("tmpfs").map_err(fail)?;
     let source = m.source().as_deref().unwrap_or(Path::new("tmpfs"));
     let source = source
         .to_str()
         .ok_or_else(|| fail(nix::errno::Errno::EINVAL))?;
     context.set(&format!("source={source}")).map_err(fail)?;
-    for option in options.data.split(',').filter(|o| !o.is_empty()) {
+    for option in plan.data.split(',').filter(|o| !o.is_empty()) {
         context.set(option).map_err(fail)?;
     }
     let dev = context.mount(plan.attributes).map_err(fail)?;
